@@ -1,0 +1,77 @@
+"""Hydra entry: compose → validate → engine → summary.  `python -m timepoint [overrides]`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from . import config as config_module
+from .engine import execute
+from .errors import UserError
+from .export.summary import console_lines
+from .paths import CONF_DIR
+from .scenario import load_template
+
+log = logging.getLogger("timepoint")
+# 0 completed, 1 failed, 2 user error (bad config or template), 3 stopped by a hard budget.
+EXIT_CODES = {"completed": 0, "failed": 1, "budget_exhausted": 3}
+GROUPS = ("mode", "model", "mechanisms", "budget", "exporters", "variations")
+
+
+def check_group_choices(args: list[str]) -> None:
+    """Before Hydra composes: an unknown option of one of our groups names the valid ones."""
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return  # Hydra reports its own syntax errors
+    for o in parsed:
+        group = o.key_or_group
+        if group not in GROUPS or o.is_delete():
+            continue
+        chosen = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        options = config_module.group_options(group)
+        for value in chosen:
+            if value not in options:
+                raise UserError(f"{group}: unknown option {value!r}; choose one of: {', '.join(options)}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        run_cfg = config_module.validate(cfg)
+        template, _ = load_template(run_cfg.template)
+        mode = run_cfg.mode or config_module.load_mode(template.mode)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    config_json = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
+    summary = asyncio.run(execute(run_cfg, template, mode, run_dir, config_json))
+    print(console_lines(summary, run_dir))
+    if hydra_cfg.mode == RunMode.RUN:
+        sys.exit(EXIT_CODES[summary["status"]])
+
+
+def main() -> None:
+    try:
+        check_group_choices(sys.argv[1:])
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The `timepoint` command: post-run tools, or a run when given only overrides.
+
+    timepoint [overrides]                 same as python -m timepoint [overrides]
+    timepoint list                        the scenario templates
+    timepoint list runs                   every run in the catalog
+    timepoint export RUN [--format F] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+from .export import EXPORTERS
+from .paths import default_home
+from .scenario import available_templates, load_template
+from .store import Catalog, RunStore
+
+
+def _list(args: argparse.Namespace) -> None:
+    if args.what == "runs":
+        for r in Catalog(default_home() / "catalog.db").runs():
+            print(f"{r['run_id']}  {r['status']:<16} {r['template']:<22} {r['mode']:<8} {r['model']:<10} "
+                  f"${r['cost_usd'] or 0:.4f}  {r['created_at']}  {r['run_dir']}")
+        return
+    for name in available_templates():
+        t, _ = load_template(name)
+        print(f"{name:<24} {t.mode:<10} {len(t.entities):>2} entities {t.timepoints:>3} timepoints  {t.title}")
+
+
+def resolve_run_dir(ref: str) -> Path:
+    """RUN is a run directory, a run id from the catalog, or `last`."""
+    if Path(ref, "run.db").is_file():
+        return Path(ref)
+    runs = Catalog(default_home() / "catalog.db").runs()
+    match = runs[-1:] if ref == "last" else [r for r in runs if r["run_id"] == ref]
+    if not match:
+        raise UserError(f"run: no run directory or catalogued run {ref!r}; see `timepoint list runs`")
+    return Path(match[0]["run_dir"])
+
+
+def _export(args: argparse.Namespace) -> None:
+    run_dir = resolve_run_dir(args.run)
+    out = Path(args.out) if args.out else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+    store = RunStore(run_dir / "run.db")
+    try:
+        print(EXPORTERS[args.format](store, out))
+    finally:
+        store.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list templates, or runs")
+    p.add_argument("what", nargs="?", choices=["templates", "runs"], default="templates")
+    p.set_defaults(func=_list)
+    p = sub.add_parser("export", help="export a past run")
+    p.add_argument("run", help="run directory, run id, or 'last'")
+    p.add_argument("--format", choices=sorted(EXPORTERS), default="training")
+    p.add_argument("--out", help="directory for the files (default: the run directory)")
+    p.set_defaults(func=_export)
+    return parser
+
+
+COMMANDS = {"list", "export"}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and (sys.argv[1] in COMMANDS or sys.argv[1] in ("-h", "--help")):
+        args = _parser().parse_args()
+        try:
+            args.func(args)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        return
+    from .__main__ import main as run_main
+    run_main()

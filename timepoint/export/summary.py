@@ -1,0 +1,41 @@
+"""run.json and the console summary: what a run made and what it cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..store import RunStore
+
+
+def run_summary(store: RunStore, training_examples: int) -> dict:
+    run = store.run()
+    return {
+        "id": run["run_id"], "template": run["template"], "mode": run["mode"], "model": run["model"],
+        "status": run["status"], "error": run["error"],
+        "counts": {**store.counts(), "training_examples": training_examples},
+        "calls": {"total": run["llm_calls"], "cached": run["cached_calls"]},
+        "tokens": {"in": run["tokens_in"], "out": run["tokens_out"]},
+        "cost_usd": round(run["cost_usd"], 6), "duration_s": run["duration_s"],
+        "created_at": run["created_at"], "finished_at": run["finished_at"],
+    }
+
+
+def write_run_json(summary: dict, run_dir: Path) -> Path:
+    path = run_dir / "run.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path
+
+
+def console_lines(summary: dict, run_dir: Path) -> str:
+    c, calls, tok = summary["counts"], summary["calls"], summary["tokens"]
+    lines = [
+        f"Run {summary['id']}: {summary['status']}" + (f" ({summary['error']})" if summary["error"] else ""),
+        f"  template {summary['template']}, mode {summary['mode']}, model {summary['model']}",
+        f"  {c['entities']} entities, {c['timepoints']} timepoints, {c['dialogs']} dialogs, {c['turns']} turns, "
+        f"{c['exposure_events']} exposure events, {c['training_examples']} training examples",
+        f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in, {tok['out']} out, "
+        f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
+        f"  {run_dir}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""Training JSONL: one prompt/completion record per entity transition t_i → t_{i+1}.
+
+The prompt carries the entity's real state before the event and the SNAG context sections;
+the completion is what actually happened to the entity: knowledge gained, energy and emotion.
+Everything is read from the run store, so any past run can be exported again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from ..store import RunStore
+from ..world import alignment
+
+CONTEXT_MECHANISMS = ["M3", "M6", "M7", "M11", "M13"]
+
+
+def _r(x: float) -> float:
+    return round(x, 4)
+
+
+class _RunView:
+    """The store's rows, indexed the way the formatter needs them."""
+
+    def __init__(self, store: RunStore):
+        self.run = store.run()
+        self.timepoints = store.rows("timepoints", "idx")
+        for tp in self.timepoints:
+            tp["entities_present"] = json.loads(tp["entities_present"])
+        self.by_tp = {tp["timepoint_id"]: tp for tp in self.timepoints}
+        self.entities = {e["entity_id"]: e for e in store.rows("entities")}
+        self.states = {(s["entity_id"], s["timepoint_id"]): s for s in store.rows("entity_states")}
+        self.exposures = store.rows("exposure_events", "id")
+        self.relationships = {(r["entity_a"], r["entity_b"]): r for r in store.rows("relationships")}
+        self.dialogs = {d["timepoint_id"]: d for d in store.rows("dialogs")}
+        self.turns: dict[str, list[dict]] = {}
+        for t in store.rows("turns", "dialog_id, idx"):
+            self.turns.setdefault(t["dialog_id"], []).append(t)
+        self.mechanisms = {m["mechanism"] for m in store.rows("mechanism_usage")}
+
+    def known_by(self, entity_id: str, upto_idx: int) -> list[dict]:
+        """Exposures of an entity up to and including timepoint index `upto_idx` (initial ones count)."""
+        def idx(ev: dict) -> int:
+            tp = self.by_tp.get(ev["timepoint_id"])
+            return tp["idx"] if tp else -1
+        return [e for e in self.exposures if e["entity_id"] == entity_id and idx(e) <= upto_idx]
+
+    def ancestors(self, tp_id: str, limit: int = 5) -> list[dict]:
+        chain, cur = [], self.by_tp.get(tp_id)
+        while cur and len(chain) < limit:
+            chain.append(cur)
+            cur = self.by_tp.get(cur["causal_parent"]) if cur["causal_parent"] else None
+        return list(reversed(chain))
+
+
+def _causal_history(v: _RunView, tp: dict) -> str:
+    chain = v.ancestors(tp["timepoint_id"])
+    lines = [f"  {t['timepoint_id']} ({t['timestamp']}): {t['event'][:200]}" for t in chain]
+    return f"=== CAUSAL HISTORY (M7) ===\nTimeline leading to current moment ({len(chain)} events):\n" + "\n".join(lines)
+
+
+def _relationships(v: _RunView, entity_id: str, others: list[str], upto_idx: int) -> str:
+    mine = {e["information"] for e in v.known_by(entity_id, upto_idx)}
+    lines = []
+    for other in others[:5]:
+        rel = v.relationships.get(tuple(sorted((entity_id, other))))
+        trust = rel["trust"] if rel else 0.5
+        align = alignment(mine, {e["information"] for e in v.known_by(other, upto_idx)})
+        dynamic = "allied" if trust > 0.7 else "opposed" if trust < 0.3 else "neutral"
+        kind = rel["rel_type"] if rel else "neutral"
+        lines.append(f"  {other}: {dynamic} {kind} (trust: {trust:.2f}, alignment: {align:.2f})")
+    return "=== RELATIONSHIP CONTEXT (M13) ===\nRelationships with entities present:\n" + "\n".join(lines)
+
+
+def _provenance(known: list[dict]) -> str:
+    sources = Counter(e["source"] for e in known).most_common(3)
+    modes = Counter(e["event_type"] for e in known)
+    total = sum(modes.values()) or 1
+    recent = known[-5:]
+    return ("=== KNOWLEDGE PROVENANCE (M3) ===\n"
+            f"Primary sources: {', '.join(f'{s} ({n} items)' for s, n in sources)}\n"
+            f"Learning modes: {', '.join(f'{m} ({100 * n // total}%)' for m, n in sorted(modes.items()))}\n"
+            "Recent:\n" + "\n".join(f'  "{e["information"][:160]}" (from {e["source"]}, conf: {e["confidence"]:.1f})'
+                                    for e in recent))
+
+
+def _dialog_context(v: _RunView, tp: dict) -> str | None:
+    dialog = v.dialogs.get(tp["timepoint_id"])
+    if not dialog:
+        return None
+    lines = [f"  {t['speaker']}: {t['content'][:200]}" for t in v.turns.get(dialog["dialog_id"], [])[-3:]]
+    return (f"=== DIALOG CONTEXT (M11) ===\nLast conversation ({dialog['turn_count']} turns): {dialog['summary']}\n"
+            + "\n".join(lines))
+
+
+def _entity_state(entity_id: str, tensor: dict) -> str:
+    def vec(xs: list[float]) -> str:
+        return "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"
+    return (f"=== ENTITY STATE (M6) ===\n{entity_id} tensor:\n  context {vec(tensor['context'])}\n"
+            f"  biology {vec(tensor['biology'])}\n  behavior {vec(tensor['behavior'])}")
+
+
+def _record(v: _RunView, entity_id: str, t0: dict, t1: dict) -> dict:
+    ent = v.entities[entity_id]
+    before, after = v.states[(entity_id, t0["timepoint_id"])], v.states[(entity_id, t1["timepoint_id"])]
+    cog0, cog1 = json.loads(before["cognitive"]), json.loads(after["cognitive"])
+    known = v.known_by(entity_id, t0["idx"])
+    gained = [e for e in v.known_by(entity_id, t1["idx"]) if v.by_tp.get(e["timepoint_id"], {}).get("idx") == t1["idx"]]
+    others = [p for p in t1["entities_present"] if p != entity_id]
+    traits = json.loads(ent["traits"])
+    sections = [
+        "Predict how this entity's state changes through the event below.",
+        _causal_history(v, t0),
+        _relationships(v, entity_id, others, t0["idx"]),
+        _provenance(known),
+        _dialog_context(v, t0),
+        _entity_state(entity_id, json.loads(before["tensor"])),
+        "=== ENTITY BEFORE EVENT (T0) ===\n"
+        f"Entity: {entity_id} ({ent['entity_type']}, {ent['title']})\n"
+        f"Knowledge ({len(known)} items): {json.dumps([e['information'][:120] for e in known[-5:]])}\n"
+        f"Energy: {cog0['energy']:.1f}\nValence: {cog0['valence']:.2f}\nArousal: {cog0['arousal']:.2f}\n"
+        f"Personality: {', '.join(traits)}",
+        f"=== EVENT OCCURRING NOW ===\n{t1['timestamp']}: {t1['event']}\n"
+        f"Others present: {', '.join(others) or 'none'}\nImportance: {t1['importance']:.2f}",
+        "=== PREDICTION TASK ===\nPredict: new knowledge, energy change, emotional impact, causal reasoning.",
+    ]
+    completion = {
+        "new_knowledge_gained": [e["information"] for e in gained],
+        "knowledge_count": after["knowledge_count"],
+        "energy_change": _r(cog1["energy"] - cog0["energy"]),
+        "remaining_energy": _r(cog1["energy"]),
+        "emotional_change": {
+            "valence_delta": _r(cog1["valence"] - cog0["valence"]),
+            "arousal_delta": _r(cog1["arousal"] - cog0["arousal"]),
+            "final_valence": _r(cog1["valence"]),
+            "final_arousal": _r(cog1["arousal"]),
+        },
+        "causal_reasoning": t1["causal_link"],
+        "knowledge_sources": dict(sorted(Counter(e["source"] for e in gained).items())),
+        "metadata": {
+            "entity_id": entity_id, "entity_type": ent["entity_type"],
+            "timepoint_transition": f"{t0['timepoint_id']} -> {t1['timepoint_id']}",
+            "co_present_entities": others, "event_causal_parent": t1["causal_parent"],
+        },
+    }
+    run = v.run
+    return {
+        "prompt": "\n\n".join(s for s in sections if s),
+        "completion": json.dumps(completion, ensure_ascii=False),
+        "metadata": {
+            "entity_id": entity_id, "timepoint_id": t1["timepoint_id"],
+            "mechanisms": [m for m in CONTEXT_MECHANISMS if m in v.mechanisms],
+            "temporal_mode": run["mode"], "template": run["template"], "model": run["model"],
+            "seed": run["seed"], "training_safe": bool(run["training_safe"]),
+        },
+    }
+
+
+def training_records(store: RunStore) -> list[dict]:
+    v = _RunView(store)
+    records = []
+    for t0, t1 in zip(v.timepoints, v.timepoints[1:]):
+        for entity_id in t1["entities_present"]:
+            if entity_id in t0["entities_present"] and (entity_id, t1["timepoint_id"]) in v.states:
+                records.append(_record(v, entity_id, t0, t1))
+    return records
+
+
+def export(store: RunStore, out_dir: Path) -> Path:
+    path = out_dir / "training.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for record in training_records(store):
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path

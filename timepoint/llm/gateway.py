@@ -1,0 +1,167 @@
+"""The one door to the models: cache, budget, concurrency, structured output and the call ledger.
+
+Callers ask for a pydantic model and get a validated instance back. Nothing else in
+Timepoint talks to a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import replace
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..config import CacheConfig, ModelCard
+from .budget import Budget
+from .cache import ResponseCache
+from .providers import Provider, make_provider
+from .request import CallRecord, Completion, Request
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+
+class StructuredOutputError(RuntimeError):
+    """The model's answer did not fit the schema, even after one repair round."""
+
+
+class ReplayMiss(RuntimeError):
+    """cache.mode=replay and the request is not in the cache."""
+
+
+def worst_case_chars(schema: dict, root: dict | None = None) -> int:
+    """The longest JSON text an instance of `schema` can be: a grammar cannot emit more."""
+    root = root or schema
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        return max(worst_case_chars(s, root) for s in schema["anyOf"])
+    if "enum" in schema:
+        return max(len(json.dumps(v)) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "object":
+        return 2 + sum(len(k) + 6 + worst_case_chars(v, root) for k, v in schema.get("properties", {}).items())
+    if kind == "array":
+        return 2 + schema.get("maxItems", 8) * (2 + worst_case_chars(schema.get("items", {}), root))
+    if kind == "string":
+        return 2 + schema.get("maxLength", 400)
+    return 24
+
+
+def token_budget(schema: dict) -> int:
+    """Enough output tokens for the worst case at two characters a token (repetitive text runs short)."""
+    return worst_case_chars(schema) // 2 + 32
+
+
+def price(card: ModelCard, tokens_in: int, tokens_out: int) -> float:
+    return (tokens_in * card.price_in + tokens_out * card.price_out) / 1_000_000
+
+
+class _Unfit(ValueError):
+    """An answer that is not JSON, or JSON that does not fit the schema."""
+
+
+def _parse(schema: type[T], text: str) -> T:
+    """Validate an answer; raw control characters inside strings are tolerated (grammars allow them)."""
+    try:
+        return schema.model_validate(json.loads(text, strict=False))
+    except json.JSONDecodeError as exc:
+        raise _Unfit(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _Unfit(f"{'.'.join(map(str, first['loc'])) or 'answer'}: {first['msg']}") from None
+
+
+class ModelGateway:
+    def __init__(self, card: ModelCard, cache: ResponseCache, cache_config: CacheConfig, budget: Budget,
+                 seed: int, on_call: Callable[[CallRecord], None], provider: Provider | None = None):
+        self.card = card
+        self.cache = cache
+        self.cache_mode = cache_config.mode
+        self.budget = budget
+        self.seed = seed
+        self.on_call = on_call
+        self.provider = provider or make_provider(card)
+        self._slots = asyncio.Semaphore(card.max_concurrency)
+
+    async def structured(self, role: str, messages: list[dict], schema: type[T], *,
+                         temperature: float | None = None, top_p: float = 0.95, max_tokens: int | None = None,
+                         frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> T:
+        """Ask for an instance of `schema`; one repair round if the answer does not validate.
+
+        `max_tokens` defaults to what the schema's longest instance needs, so answers are not cut off.
+        """
+        json_schema = schema.model_json_schema()
+        request = Request(
+            provider=self.card.provider, model=self.card.model_id, messages=messages, json_schema=json_schema,
+            temperature=self.card.temperature if temperature is None else temperature,
+            top_p=top_p, max_tokens=min(max_tokens or token_budget(json_schema), self.card.max_output),
+            frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=self.seed,
+        )
+        text = await self._call(role, request)
+        try:
+            return _parse(schema, text)
+        except _Unfit as first_error:
+            repair = messages + [
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": f"That answer does not fit the required JSON schema: {first_error}. "
+                                            "Reply again with JSON only."},
+            ]
+            retry = replace(request, messages=repair)
+            text = await self._call(role, retry)
+            try:
+                return _parse(schema, text)
+            except _Unfit as exc:
+                raise StructuredOutputError(
+                    f"{role} call to {self.card.name} gave an answer that does not fit {schema.__name__} "
+                    f"after one repair: {exc}; answer: {text[:300]!r}") from None
+
+    async def _call(self, role: str, request: Request) -> str:
+        key = request.key()
+        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key)
+        if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
+            record.tokens_in, record.tokens_out, record.cached = hit.tokens_in, hit.tokens_out, True
+            self.on_call(record)
+            return hit.text
+        if self.cache_mode == "replay":
+            raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
+                             f"(key {key[:12]}, {len(request.messages)} messages, last: "
+                             f"{request.messages[-1]['content'][:120]!r})")
+        worst_in = request.prompt_chars() // 3 + 1
+        self.budget.admit(price(self.card, worst_in, request.max_tokens), worst_in + request.max_tokens)
+        started = time.perf_counter()
+        try:
+            async with self._slots:
+                completion = await self.provider.complete(request)
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            record.latency_ms = (time.perf_counter() - started) * 1000
+            self.on_call(record)
+            raise
+        self._account(record, completion, started)
+        if self.cache_mode == "read_write":
+            self.cache.put(key, request.provider, request.model, completion)
+        return completion.text
+
+    def _account(self, record: CallRecord, completion: Completion, started: float) -> None:
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
+        record.cost_usd = (completion.cost_usd if completion.cost_usd is not None
+                           else price(self.card, completion.tokens_in, completion.tokens_out))
+        self.budget.spend(record.cost_usd, completion.tokens_in + completion.tokens_out)
+        self.on_call(record)
+        log.debug("call %s %s in=%d out=%d %.0fms", record.role, record.model,
+                  record.tokens_in, record.tokens_out, record.latency_ms)
+
+    async def close(self) -> None:
+        await self.provider.close()
+
+
+def schema_prompt(schema: type[BaseModel]) -> str:
+    """The schema as text, for prompts: models follow a shown shape better than an implied one."""
+    return json.dumps(schema.model_json_schema(), separators=(",", ":"))

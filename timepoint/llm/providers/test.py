@@ -1,0 +1,73 @@
+"""A deterministic test double: answers any JSON schema with an instance filled from the request's key.
+
+Strings are drawn from the words of the prompt, so the output varies with the scene while the
+same request always gets the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+from ..request import Completion, Request
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+
+
+class TestProvider:
+    __test__ = False  # not a pytest class
+
+    def __init__(self, card):
+        self.card = card
+
+    async def complete(self, request: Request) -> Completion:
+        rng = random.Random(request.key())
+        words = _WORD.findall(request.messages[-1]["content"]) or ["nothing"]
+        value = _fill(request.json_schema, request.json_schema, rng, words)
+        text = json.dumps(value)
+        return Completion(text=text, tokens_in=request.prompt_chars() // 4 + 1, tokens_out=len(text) // 4 + 1)
+
+    async def close(self) -> None:
+        return None
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _sentence(rng: random.Random, words: list[str], max_len: int | None) -> str:
+    text = " ".join(rng.choice(words) for _ in range(rng.randint(6, 14)))
+    text = text[0].upper() + text[1:] + "."
+    return text[:max_len] if max_len else text
+
+
+def _fill(schema: dict, root: dict, rng: random.Random, words: list[str]):
+    schema = _resolve(schema, root)
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            options = [s for s in schema[union] if _resolve(s, root).get("type") != "null"]
+            return _fill(options[0] if options else schema[union][0], root, rng, words)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _fill(sub, root, rng, words) for name, sub in props.items()}
+    if kind == "array":
+        lo = schema.get("minItems", 1)
+        hi = max(lo, min(schema.get("maxItems", 3), 3))
+        return [_fill(schema.get("items", {}), root, rng, words) for _ in range(rng.randint(lo, hi))]
+    if kind == "string":
+        return _sentence(rng, words, schema.get("maxLength"))
+    if kind == "integer":
+        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 10)))
+    if kind == "number":
+        return round(rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0)), 3)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return None

@@ -1,0 +1,88 @@
+"""FORWARD: time runs on from the opening event; each timepoint's event follows from the last dialog."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from ..dialog.effects import record_outcome, update_emotions
+from ..dialog.loop import run_dialog
+from ..dialog.prompts import transcript
+from ..simulation import Simulation
+from ..world import Dialog, ExposureEvent, Timepoint
+
+
+log = logging.getLogger(__name__)
+
+# Ratings are words, not floats: a grammar can enforce an enum but not a numeric range.
+IMPORTANCE = {"minor": 0.25, "notable": 0.5, "major": 0.75, "pivotal": 1.0}
+
+
+def next_event_schema(entity_ids: list[str]) -> type[BaseModel]:
+    """Who is present is constrained to the cast, so the model cannot invent people."""
+    return create_model(
+        "NextEvent",
+        event=(str, Field(max_length=400, description="What happens now, concretely, in one or two sentences")),
+        causal_link=(str, Field(max_length=240, description="Why this follows from what just happened")),
+        entities_present=(list[Literal[tuple(entity_ids)]], Field(min_length=2, max_length=len(entity_ids))),
+        importance=(Literal[tuple(IMPORTANCE)], Field(description="How much this moment matters to the story")),
+    )
+
+
+async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Dialog | None) -> Timepoint:
+    ids = list(sim.entities)
+    cast = "\n".join(f"- {e.id}: {e.name}, {e.title}" for e in sim.entities.values())
+    earlier = "\n".join(f"- {tp.timestamp:%Y-%m-%d %H:%M}: {tp.event}" for tp in sim.timepoints[-5:])
+    outcome = f"Outcome of the last conversation: {dialog.summary}\nLast lines:\n{transcript(sim, dialog.turns, 4)}" \
+        if dialog else "There was no conversation."
+    when = sim.time_of(index)
+    reply = await sim.gateway.structured("steering", [
+        {"role": "system", "content": "You advance a social simulation by one step. The next event must follow "
+                                      "causally from what just happened. Answer in JSON."},
+        {"role": "user", "content": f"Premise: {sim.template.premise}\nCast:\n{cast}\n\nSo far:\n{earlier}\n\n"
+                                    f"{outcome}\n\nIt is now {when:%Y-%m-%d %H:%M} at {sim.location}. "
+                                    "What happens next, and who is present?"},
+    ], next_event_schema(ids), temperature=0.7, frequency_penalty=0.3)
+    present = list(dict.fromkeys(reply.entities_present))
+    return Timepoint(id=f"tp_{index:03d}", index=index, timestamp=when, event=reply.event,
+                     entities_present=present, causal_parent=parent.id, causal_link=reply.causal_link,
+                     importance=IMPORTANCE[reply.importance])
+
+
+def _participants(sim: Simulation, present: list[str]) -> list[str]:
+    cap = sim.config.dialog.max_participants
+    if len(present) <= cap:
+        return present
+    chosen = set(sim.rng.sample(present, cap))
+    return [p for p in present if p in chosen]
+
+
+async def run(sim: Simulation) -> None:
+    dialog: Dialog | None = None
+    parent: Timepoint | None = None
+    for index in range(sim.template.timepoints):
+        if parent is None:
+            tp = Timepoint(id="tp_000", index=0, timestamp=sim.time_of(0), event=sim.opening_event,
+                           entities_present=list(sim.entities), causal_link="opening of the scenario",
+                           importance=0.5)
+        else:
+            tp = await _next_event(sim, index, parent, dialog)
+        sim.add_timepoint(tp)
+        log.info("%s %s: %s (%d present)", tp.id, tp.timestamp, tp.event[:100], len(tp.entities_present))
+        sim.expose([ExposureEvent(entity_id=eid, event_type="experienced", information=f"Experienced: {tp.event}",
+                                  source="experience", timestamp=tp.timestamp, confidence=1.0, timepoint_id=tp.id)
+                    for eid in tp.entities_present])
+        participants = _participants(sim, tp.entities_present)
+        dialog = None
+        if len(participants) >= 2:
+            dialog = await run_dialog(sim, tp, participants)
+            await record_outcome(sim, tp, dialog)
+            for pid in participants:
+                update_emotions(sim.entities[pid], dialog)
+            sim.dialogs.append(dialog)
+            sim.store.save_dialog(dialog)
+            log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
+        sim.snapshot(tp)
+        parent = tp

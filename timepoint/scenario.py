@@ -1,0 +1,154 @@
+"""Scenario templates: the schema of a template file and its loader.
+
+A template is data: premise, time span, cast and resources. `template=NAME` picks
+`templates/NAME.yaml`; `template=path/to/file.yaml` picks any file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import UserError
+from .paths import TEMPLATES_DIR
+
+EntityType = Literal["human", "animal", "building", "object", "abstract", "ai", "any", "kami"]
+Resolution = Literal["year", "quarter", "month", "week", "day", "hour", "minute", "second"]
+ModeName = Literal["forward", "portal", "branching", "cyclical", "directorial"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VoiceGuide(_Strict):
+    """How a character talks; fed to every turn that character writes."""
+
+    sentence_length: str | None = None
+    verbal_tics: list[str] = []
+    never_says: list[str] = []
+    disagreement_style: str | None = None
+    specificity_anchors: list[str] = []
+
+
+class RosterEntity(_Strict):
+    """One member of the cast. Anything left out is filled by the model at scene set-up."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str | None = None
+    type: EntityType = "human"
+    role: Literal["primary", "secondary", "background", "environment"] = "primary"
+    title: str | None = Field(None, description="Job or position in the scene, e.g. 'CEO'")
+    description: str | None = None
+    age: float | None = Field(None, ge=0)
+    personality_traits: list[str] = []
+    initial_knowledge: list[str] = []
+    goals: list[str] = []
+    voice_guide: VoiceGuide | None = None
+    speech_examples: list[str] = []
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id.replace("_", " ").title()
+
+
+class RosterRelationship(_Strict):
+    a: str
+    b: str
+    type: Literal[
+        "ally", "friend", "colleague", "acquaintance", "neutral", "rival", "enemy",
+        "mentor", "student", "family", "other",
+    ] = "neutral"
+    trust: float | None = Field(None, ge=0, le=1)
+
+
+class Resource(_Strict):
+    """A quantity tracked through the run (oxygen, cash, food...)."""
+
+    unit: str
+    initial: float
+    rate: float = Field(0.0, description="Change per timepoint")
+    critical_threshold: float | None = None
+    min: float | None = None
+    max: float | None = None
+    trigger_event: str | None = None
+
+
+class TimeSpan(_Strict):
+    start: datetime
+    resolution: Resolution = "hour"
+    step: int = Field(1, ge=1, description="Resolution units between consecutive timepoints")
+
+
+class Scene(_Strict):
+    title: str | None = None
+    location: str | None = None
+    opening_event: str | None = None
+
+
+class Template(_Strict):
+    world_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    premise: str = Field(min_length=20)
+    mode: ModeName = "forward"
+    time: TimeSpan
+    timepoints: int = Field(ge=1, le=1000)
+    scene: Scene = Scene()
+    entities: list[RosterEntity] = Field(min_length=1)
+    relationships: list[RosterRelationship] = []
+    resources: dict[str, Resource] = {}
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Template:
+        ids = [e.id for e in self.entities]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"entity ids must be unique, got {ids}")
+        for rel in self.relationships:
+            for end in (rel.a, rel.b):
+                if end not in ids:
+                    raise ValueError(f"relationship names unknown entity {end!r}; entities are {ids}")
+        return self
+
+    def entity(self, entity_id: str) -> RosterEntity:
+        return next(e for e in self.entities if e.id == entity_id)
+
+
+def available_templates() -> list[str]:
+    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.yaml"))
+
+
+def template_path(ref: str) -> Path:
+    """Resolve `NAME` to templates/NAME.yaml, or accept a path to a YAML file."""
+    looks_like_path = ref.endswith((".yaml", ".yml")) or "/" in ref
+    path = Path(ref) if looks_like_path else TEMPLATES_DIR / f"{ref}.yaml"
+    if not path.is_file():
+        names = ", ".join(available_templates())
+        raise UserError(f"template: no template {ref!r}; available: {names} (or a path to a .yaml file)")
+    return path
+
+
+def _describe(err: ValidationError, path: Path) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    got = first.get("input")
+    shown = f"; got {got!r}" if first["type"] != "missing" and not isinstance(got, dict) else ""
+    return f"{path}: field {where}: {first['msg']}{shown}{more}"
+
+
+def load_template(ref: str) -> tuple[Template, Path]:
+    path = template_path(ref)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a template is a mapping of fields, got {type(raw).__name__}")
+    try:
+        return Template.model_validate(raw), path
+    except ValidationError as exc:
+        raise UserError(_describe(exc, path)) from None

@@ -1,0 +1,109 @@
+"""Scene set-up: the cast and the opening from the template; the model fills only what it leaves out."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from .scenario import RosterEntity
+from .simulation import Simulation
+from .world import (
+    RELATIONSHIP_TRUST, Entity, ExposureEvent, PhysicalState, Relationship, baseline_tensor, cognitive_from_tensor,
+)
+
+
+class SceneFill(BaseModel):
+    title: str = Field(max_length=80, description="A short title for the scene")
+    location: str = Field(max_length=120, description="Where the scene takes place")
+    opening_event: str = Field(max_length=400, description="What happens as the scene opens, in one or two sentences")
+
+
+class EntityFill(BaseModel):
+    description: str = Field(max_length=240, description="Who this person is, in one sentence")
+    personality_traits: list[Annotated[str, Field(max_length=24)]] = Field(min_length=3, max_length=6)
+    initial_knowledge: list[Annotated[str, Field(max_length=160)]] = Field(
+        min_length=3, max_length=5, description="Facts this person knows")
+    goals: list[Annotated[str, Field(max_length=120)]] = Field(min_length=1, max_length=2)
+
+
+def _brief(sim: Simulation) -> str:
+    t = sim.template
+    cast = "; ".join(f"{e.display_name} ({e.title or e.type})" for e in t.entities)
+    return f"Scenario: {t.title}\nPremise: {t.premise}\nStart: {t.time.start:%Y-%m-%d %H:%M}\nCast: {cast}"
+
+
+async def _fill_scene(sim: Simulation) -> None:
+    scene = sim.template.scene
+    if scene.title and scene.location and scene.opening_event:
+        return
+    fill = await sim.gateway.structured("scene", [
+        {"role": "system", "content": "You set the scene for a social simulation. Answer in JSON."},
+        {"role": "user", "content": f"{_brief(sim)}\n\nGive the scene a title, a location and an opening event."},
+    ], SceneFill, temperature=0.3)
+    sim.title = scene.title or fill.title
+    sim.location = scene.location or fill.location
+    sim.opening_event = scene.opening_event or fill.opening_event
+
+
+async def _fill_entity(sim: Simulation, roster: RosterEntity) -> RosterEntity:
+    if roster.description and roster.personality_traits and roster.initial_knowledge and roster.goals:
+        return roster
+    fill = await sim.gateway.structured("scene", [
+        {"role": "system", "content": "You write character sheets for a social simulation. Answer in JSON."},
+        {"role": "user", "content": f"{_brief(sim)}\n\nWrite the character sheet of {roster.display_name}"
+                                    f"{', ' + roster.title if roster.title else ''}."},
+    ], EntityFill, temperature=0.3)
+    return roster.model_copy(update={
+        "description": roster.description or fill.description,
+        "personality_traits": roster.personality_traits or [t.lower() for t in fill.personality_traits],
+        "initial_knowledge": roster.initial_knowledge or fill.initial_knowledge,
+        "goals": roster.goals or fill.goals,
+    })
+
+
+def _entity(roster: RosterEntity) -> Entity:
+    """Initial state from personality: anxious people start aroused, outgoing ones social."""
+    human = roster.type == "human"
+    physical = PhysicalState(age=roster.age or (35.0 if human else 100.0), fever=36.5 if human else 0.0,
+                             mobility=1.0 if human else 0.0)
+    tensor = baseline_tensor(roster.type, physical, roster.personality_traits)
+    b = tensor.behavior
+    context = tensor.context.copy()
+    context[2] = round(0.2 + 0.3 * b[4], 4)          # arousal from neuroticism
+    context[5] = round(1.0 - 0.5 * b[6], 4)          # patience falls with decision speed
+    context[6] = b[5]                                 # risk tolerance
+    context[7] = round(0.3 + 0.6 * b[2], 4)          # social engagement from extraversion
+    tensor = tensor.model_copy(update={"context": context})
+    return Entity(
+        id=roster.id, name=roster.display_name, type=roster.type, role=roster.role, title=roster.title or "",
+        description=roster.description or "", traits=roster.personality_traits, goals=roster.goals,
+        voice_guide=roster.voice_guide.model_dump() if roster.voice_guide else {},
+        speech_examples=roster.speech_examples, tensor=tensor, cognitive=cognitive_from_tensor(tensor),
+        physical=physical,
+    )
+
+
+async def set_up_scene(sim: Simulation) -> None:
+    """Entities, relationships and initial knowledge (M3 `initial` events, a day before the start)."""
+    roster, _ = await asyncio.gather(
+        asyncio.gather(*(_fill_entity(sim, r) for r in sim.template.entities)), _fill_scene(sim))
+    for r in roster:
+        sim.entities[r.id] = _entity(r)
+    declared = {tuple(sorted((r.a, r.b))): r for r in sim.template.relationships}
+    for a, b in itertools.combinations(sorted(sim.entities), 2):
+        rel = declared.get((a, b))
+        kind = rel.type if rel else "neutral"
+        trust = rel.trust if rel and rel.trust is not None else RELATIONSHIP_TRUST[kind]
+        sim.relationships[(a, b)] = Relationship(a=a, b=b, type=kind, trust=trust)
+    before = sim.time_of(0) - timedelta(days=1)
+    sim.expose([ExposureEvent(entity_id=r.id, event_type="initial", information=item,
+                              source="scene_initialization", timestamp=before, confidence=1.0,
+                              timepoint_id="pre_tp_000")
+                for r in roster for item in r.initial_knowledge])
+    sim.store.save_entities(list(sim.entities.values()))
+    sim.store.save_relationships(list(sim.relationships.values()))
+    sim.store.update_run(title=sim.title, location=sim.location)

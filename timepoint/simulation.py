@@ -1,0 +1,81 @@
+"""The live state of one run, and the writes that keep the run store in step with it."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from .config import RunConfig
+from .llm import ModelGateway
+from .scenario import Template
+from .store import RunStore
+from .world import (
+    Dialog, Entity, ExposureEvent, Relationship, Timepoint, advance, alignment, tensor_with_cognitive,
+)
+
+
+class Simulation:
+    def __init__(self, config: RunConfig, template: Template, mode: str, store: RunStore, gateway: ModelGateway):
+        self.config = config
+        self.template = template
+        self.mode = mode
+        self.store = store
+        self.gateway = gateway
+        self.rng = random.Random(config.seed)
+        self.enabled = set(config.mechanisms.enabled)
+        self.title = template.scene.title or template.title
+        self.location = template.scene.location or ""
+        self.opening_event = template.scene.opening_event or ""
+        self.entities: dict[str, Entity] = {}
+        self.relationships: dict[tuple[str, str], Relationship] = {}
+        self.exposures: dict[str, list[ExposureEvent]] = {}
+        self.timepoints: list[Timepoint] = []
+        self.dialogs: list[Dialog] = []
+
+    # -- time -----------------------------------------------------------------------------
+
+    def time_of(self, index: int) -> datetime:
+        span = self.template.time
+        return advance(span.start, span.resolution, span.step * index)
+
+    def add_timepoint(self, tp: Timepoint) -> None:
+        self.timepoints.append(tp)
+        self.store.save_timepoint(tp)
+        if tp.causal_parent:
+            self.fire("M7", "causal_link", tp.id)
+
+    # -- knowledge ------------------------------------------------------------------------
+
+    def expose(self, events: list[ExposureEvent]) -> None:
+        """Record what entities came to know; M3 is the provenance of every item."""
+        if not events:
+            return
+        for e in events:
+            self.exposures.setdefault(e.entity_id, []).append(e)
+        self.store.add_exposures(events)
+        self.fire("M3", events[0].event_type, events[0].timepoint_id)
+
+    def known(self, entity_id: str) -> set[str]:
+        return {e.information for e in self.exposures.get(entity_id, [])}
+
+    def relationship(self, a: str, b: str) -> Relationship:
+        return self.relationships[tuple(sorted((a, b)))]
+
+    # -- state ----------------------------------------------------------------------------
+
+    def snapshot(self, tp: Timepoint) -> None:
+        """End of a timepoint: sync tensors, refresh alignments, persist states."""
+        counts = {eid: len(self.known(eid)) for eid in self.entities}
+        for e in self.entities.values():
+            e.tensor = tensor_with_cognitive(e.tensor, e.cognitive, counts[e.id])
+        for (a, b), rel in self.relationships.items():
+            rel.alignment = alignment(self.known(a), self.known(b))
+        entities = list(self.entities.values())
+        self.store.save_entities(entities)
+        self.store.save_relationships(list(self.relationships.values()))
+        self.store.snapshot_states(tp.id, tp.index, entities, counts)
+        self.fire("M6", "state_snapshot", tp.id)
+
+    def fire(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
+        if mechanism in self.enabled:
+            self.store.record_mechanism(mechanism, hook, timepoint_id)

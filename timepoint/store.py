@@ -1,0 +1,251 @@
+"""The SQLite run store (the truth of a run) and the catalog that indexes every run.
+
+Everything a run produces is written here as it happens, one transaction per step, so an
+interrupted run keeps its finished work and exporters can read any past run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .llm.request import CallRecord
+from .world import Dialog, Entity, ExposureEvent, Relationship, Timepoint
+
+# Numbered migrations: a store at user_version N gets migrations N.. applied in order.
+MIGRATIONS = [
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, template TEXT, world_id TEXT, title TEXT, premise TEXT,
+        location TEXT, mode TEXT, model TEXT, model_license TEXT, training_safe INTEGER, seed INTEGER,
+        status TEXT, error TEXT, created_at TEXT, finished_at TEXT, duration_s REAL,
+        llm_calls INTEGER DEFAULT 0, cached_calls INTEGER DEFAULT 0,
+        tokens_in INTEGER DEFAULT 0, tokens_out INTEGER DEFAULT 0, cost_usd REAL DEFAULT 0,
+        config_json TEXT
+    );
+    CREATE TABLE entities (
+        run_id TEXT, entity_id TEXT, name TEXT, entity_type TEXT, role TEXT, title TEXT,
+        description TEXT, traits TEXT, goals TEXT, voice_guide TEXT, speech_examples TEXT,
+        resolution TEXT, tensor TEXT, cognitive TEXT, physical TEXT,
+        PRIMARY KEY (run_id, entity_id)
+    );
+    CREATE TABLE entity_states (
+        run_id TEXT, entity_id TEXT, timepoint_id TEXT, seq INTEGER,
+        tensor TEXT, cognitive TEXT, physical TEXT, knowledge_count INTEGER,
+        PRIMARY KEY (run_id, entity_id, timepoint_id)
+    );
+    CREATE TABLE relationships (
+        run_id TEXT, entity_a TEXT, entity_b TEXT, rel_type TEXT, trust REAL, alignment REAL,
+        PRIMARY KEY (run_id, entity_a, entity_b)
+    );
+    CREATE TABLE timepoints (
+        run_id TEXT, timepoint_id TEXT, idx INTEGER, timeline_id TEXT, timestamp TEXT,
+        event TEXT, entities_present TEXT, causal_parent TEXT, causal_link TEXT, importance REAL,
+        PRIMARY KEY (run_id, timepoint_id)
+    );
+    CREATE TABLE causal_edges (
+        run_id TEXT, source TEXT, target TEXT, kind TEXT,
+        PRIMARY KEY (run_id, source, target, kind)
+    );
+    CREATE TABLE dialogs (
+        run_id TEXT, dialog_id TEXT, timepoint_id TEXT, participants TEXT, summary TEXT,
+        turn_count INTEGER, PRIMARY KEY (run_id, dialog_id)
+    );
+    CREATE TABLE turns (
+        run_id TEXT, dialog_id TEXT, idx INTEGER, speaker TEXT, content TEXT,
+        emotional_tone TEXT, knowledge_references TEXT, params TEXT,
+        PRIMARY KEY (run_id, dialog_id, idx)
+    );
+    CREATE TABLE exposure_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, entity_id TEXT, event_type TEXT,
+        information TEXT, source TEXT, timestamp TEXT, confidence REAL, timepoint_id TEXT
+    );
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, role TEXT, provider TEXT, model TEXT,
+        request_key TEXT, tokens_in INTEGER, tokens_out INTEGER, cost_usd REAL, latency_ms REAL,
+        cached INTEGER, attempts INTEGER, error TEXT, created_at TEXT
+    );
+    CREATE TABLE mechanism_usage (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, mechanism TEXT, hook TEXT,
+        timepoint_id TEXT, created_at TEXT
+    );
+    """,
+]
+
+_TABLES = ("runs", "entities", "entity_states", "relationships", "timepoints", "causal_edges",
+           "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def _migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        db.executescript(f"BEGIN; {script.strip()} PRAGMA user_version = {number}; COMMIT;")
+
+
+class RunStore:
+    """One run's `run.db`."""
+
+    def __init__(self, path: Path, run_id: str | None = None):
+        self.path = path
+        self.db = _connect(path)
+        _migrate(self.db, MIGRATIONS)
+        self.run_id = run_id or self._only_run_id()
+
+    def _only_run_id(self) -> str:
+        row = self.db.execute("SELECT run_id FROM runs ORDER BY created_at LIMIT 1").fetchone()
+        if row is None:
+            raise FileNotFoundError(f"{self.path} holds no run")
+        return row[0]
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def begin_run(self, **fields) -> None:
+        with self.db:
+            cols = ["run_id", "status", "created_at", *fields]
+            self.db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            [self.run_id, "running", now_iso(), *fields.values()])
+
+    def update_run(self, **fields) -> None:
+        with self.db:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), self.run_id])
+
+    def save_entities(self, entities: list[Entity]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, e.id, e.name, e.type, e.role, e.title, e.description, json.dumps(e.traits),
+                  json.dumps(e.goals), json.dumps(e.voice_guide), json.dumps(e.speech_examples), e.resolution,
+                  e.tensor.model_dump_json(), e.cognitive.model_dump_json(), e.physical.model_dump_json())
+                 for e in entities])
+
+    def save_relationships(self, relationships: list[Relationship]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.run_id, r.a, r.b, r.type, r.trust, r.alignment) for r in relationships])
+
+    def save_timepoint(self, tp: Timepoint) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO timepoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, tp.id, tp.index, tp.timeline_id, tp.timestamp.isoformat(), tp.event,
+                 json.dumps(tp.entities_present), tp.causal_parent, tp.causal_link, tp.importance))
+            if tp.causal_parent:
+                self.db.execute("INSERT OR IGNORE INTO causal_edges VALUES (?, ?, ?, ?)",
+                                (self.run_id, tp.causal_parent, tp.id, "causes"))
+
+    def save_dialog(self, dialog: Dialog) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO dialogs VALUES (?, ?, ?, ?, ?, ?)",
+                            (self.run_id, dialog.id, dialog.timepoint_id, json.dumps(dialog.participants),
+                             dialog.summary, len(dialog.turns)))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, dialog.id, t.index, t.speaker, t.content, t.emotional_tone,
+                  json.dumps(t.knowledge_references), json.dumps(t.params, sort_keys=True))
+                 for t in dialog.turns])
+
+    def add_exposures(self, events: list[ExposureEvent]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO exposure_events (run_id, entity_id, event_type, information, source, timestamp,"
+                " confidence, timepoint_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, e.entity_id, e.event_type, e.information, e.source, e.timestamp.isoformat(),
+                  e.confidence, e.timepoint_id) for e in events])
+
+    def snapshot_states(self, timepoint_id: str, seq: int, entities: list[Entity],
+                        knowledge_counts: dict[str, int]) -> None:
+        """Each entity's state at the end of a timepoint: the before/after of training records."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO entity_states VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, e.id, timepoint_id, seq, e.tensor.model_dump_json(), e.cognitive.model_dump_json(),
+                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0)) for e in entities])
+
+    def record_call(self, call: CallRecord) -> None:
+        """One ledger row per call, and the run's running totals."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO llm_calls (run_id, role, provider, model, request_key, tokens_in, tokens_out,"
+                " cost_usd, latency_ms, cached, attempts, error, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, call.role, call.provider, call.model, call.request_key, call.tokens_in,
+                 call.tokens_out, call.cost_usd, round(call.latency_ms, 1), int(call.cached), call.attempts,
+                 call.error, now_iso()))
+            self.db.execute(
+                "UPDATE runs SET llm_calls = llm_calls + 1, cached_calls = cached_calls + ?,"
+                " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, cost_usd = cost_usd + ?"
+                " WHERE run_id = ?",
+                (int(call.cached), call.tokens_in, call.tokens_out, call.cost_usd, self.run_id))
+
+    def record_mechanism(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO mechanism_usage (run_id, mechanism, hook, timepoint_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)", (self.run_id, mechanism, hook, timepoint_id, now_iso()))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def rows(self, table: str, order: str = "rowid") -> list[dict]:
+        if table not in _TABLES:
+            raise ValueError(f"no table {table!r}")
+        cur = self.db.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}", (self.run_id,))
+        return [dict(r) for r in cur]
+
+    def run(self) -> dict:
+        return self.rows("runs")[0]
+
+    def counts(self) -> dict[str, int]:
+        def count(table: str) -> int:
+            return self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (self.run_id,)).fetchone()[0]
+        return {t: count(t) for t in ("entities", "timepoints", "dialogs", "turns", "exposure_events")}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+CATALOG_MIGRATIONS = [
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, status TEXT, template TEXT, mode TEXT, model TEXT,
+        cost_usd REAL DEFAULT 0, llm_calls INTEGER DEFAULT 0, tokens INTEGER DEFAULT 0,
+        created_at TEXT, finished_at TEXT, run_dir TEXT
+    );
+    """,
+]
+
+
+class Catalog:
+    """`<paths.home>/catalog.db`: one row per run, wherever its directory is."""
+
+    def __init__(self, path: Path):
+        self.db = _connect(path)
+        _migrate(self.db, CATALOG_MIGRATIONS)
+
+    def upsert(self, **row) -> None:
+        cols = ", ".join(row)
+        updates = ", ".join(f"{k} = excluded.{k}" for k in row if k != "run_id")
+        with self.db:
+            self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(row))}) "
+                            f"ON CONFLICT(run_id) DO UPDATE SET {updates}", list(row.values()))
+
+    def runs(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY created_at, run_id")]
+
+    def close(self) -> None:
+        self.db.close()
