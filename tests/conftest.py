@@ -1,0 +1,50 @@
+"""Shared fixtures: run the real command in a subprocess, with its run dir and home in tmp."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from timepoint.store import RunStore
+
+
+@dataclass
+class RunResult:
+    code: int
+    stdout: str
+    stderr: str
+    run_dir: Path
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.run_dir / "run.json").read_text())
+
+    def store(self) -> RunStore:
+        return RunStore(self.run_dir / "run.db")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def timepoint(tmp_path: Path, home: Path):
+    """`timepoint("model=test", ...)` runs `python -m timepoint` into a fresh run directory."""
+    counter = iter(range(1000))
+
+    def run(*overrides: str, run_dir: Path | None = None, timeout: float = 600) -> RunResult:
+        run_dir = run_dir or tmp_path / f"run{next(counter)}"
+        env = {**os.environ, "TIMEPOINT_HOME": str(home)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "timepoint", *overrides, f"hydra.run.dir={run_dir}"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout)
+        return RunResult(proc.returncode, proc.stdout, proc.stderr, run_dir)
+
+    return run
