@@ -56,3 +56,13 @@ def test_template_field_of_wrong_type_names_field_value_and_file(timepoint, tmp_
     bad.write_text("world_id: w\ntitle: T\npremise: A premise long enough to pass the check.\n"
                    "time: {start: 2026-01-01T09:00:00}\ntimepoints: many\nentities: [{id: a}, {id: b}]\n")
     assert_refused(timepoint("model=test", f"template={bad}"), str(bad), "timepoints", "'many'")
+
+
+def test_template_mode_is_used_unless_mode_is_given(timepoint, tmp_path):
+    from timepoint.paths import TEMPLATES_DIR
+    portal = tmp_path / "prefers_portal.yaml"
+    portal.write_text((TEMPLATES_DIR / "convergence_simple.yaml").read_text().replace("mode: forward", "mode: portal"))
+    assert_refused(timepoint("model=test", f"template={portal}"), "mode", "'portal'", "forward")
+    chosen = timepoint("model=test", f"template={portal}", "mode=forward")
+    assert chosen.code == 0, chosen.stderr
+    assert chosen.summary["mode"] == "forward"

@@ -74,7 +74,8 @@ def test_invalid_answer_gets_one_repair_round(tmp_path):
 
 def test_second_invalid_answer_is_a_clear_error(tmp_path):
     provider = Scripted("not json at all", '{"content": "x"}')
-    with pytest.raises(StructuredOutputError, match=r"dialog call to scripted .* Reply .*answer: '\{\"content\": \"x\"\}'"):
+    expected = r"dialog call to scripted .* Reply .*answer: '\{\"content\": \"x\"\}'"
+    with pytest.raises(StructuredOutputError, match=expected):
         asyncio.run(gateway(tmp_path, provider).structured("dialog", MESSAGES, Reply))
 
 

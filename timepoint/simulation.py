@@ -10,7 +10,7 @@ from .llm import ModelGateway
 from .scenario import Template
 from .store import RunStore
 from .world import (
-    Dialog, Entity, ExposureEvent, Relationship, Timepoint, advance, alignment, tensor_with_cognitive,
+    Entity, ExposureEvent, Relationship, Timepoint, advance, alignment, tensor_with_cognitive,
 )
 
 
@@ -30,7 +30,6 @@ class Simulation:
         self.relationships: dict[tuple[str, str], Relationship] = {}
         self.exposures: dict[str, list[ExposureEvent]] = {}
         self.timepoints: list[Timepoint] = []
-        self.dialogs: list[Dialog] = []
 
     # -- time -----------------------------------------------------------------------------
 
@@ -58,9 +57,6 @@ class Simulation:
     def known(self, entity_id: str) -> set[str]:
         return {e.information for e in self.exposures.get(entity_id, [])}
 
-    def relationship(self, a: str, b: str) -> Relationship:
-        return self.relationships[tuple(sorted((a, b)))]
-
     # -- state ----------------------------------------------------------------------------
 
     def snapshot(self, tp: Timepoint) -> None:
@@ -75,6 +71,7 @@ class Simulation:
         self.store.save_relationships(list(self.relationships.values()))
         self.store.snapshot_states(tp.id, tp.index, entities, counts)
         self.fire("M6", "state_snapshot", tp.id)
+        self.fire("M13", "alignment", tp.id)
 
     def fire(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
         if mechanism in self.enabled:

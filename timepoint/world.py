@@ -154,9 +154,7 @@ class KnowledgeItem(BaseModel):
     content: str
     speaker: str
     listeners: list[str]
-    category: str = "fact"
-    confidence: float = 0.9
-    source_turn_index: int | None = None
+    confidence: float = Field(0.9, ge=0, le=1)
 
 
 class Timepoint(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model
 
 from ..simulation import Simulation
-from ..world import Dialog, Entity, ExposureEvent, Timepoint
+from ..world import Dialog, Entity, ExposureEvent, KnowledgeItem, Timepoint
 from .prompts import transcript
 
 _POSITIVE = {"agree", "agreed", "good", "great", "thanks", "thank", "glad", "yes", "hope", "trust", "deal",
@@ -45,10 +45,12 @@ async def record_outcome(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None
         {"role": "user", "content": f"Speakers: {names}\nEvent: {tp.event}\n\n{transcript(sim, dialog.turns, 40)}"},
     ], schema, temperature=0.3, frequency_penalty=0.5)
     dialog.summary = outcome.summary
-    facts = list(dict.fromkeys((f.speaker, " ".join(f.content.split())) for f in outcome.facts if f.content.strip()))
-    told = [ExposureEvent(entity_id=listener, event_type="told", information=content, source=speaker,
-                          timestamp=tp.timestamp, confidence=0.9, timepoint_id=tp.id)
-            for speaker, content in facts for listener in dialog.participants if listener != speaker]
+    said = dict.fromkeys((f.speaker, " ".join(f.content.split())) for f in outcome.facts if f.content.strip())
+    items = [KnowledgeItem(content=content, speaker=speaker, listeners=[p for p in dialog.participants if p != speaker])
+             for speaker, content in said]
+    told = [ExposureEvent(entity_id=listener, event_type="told", information=item.content, source=item.speaker,
+                          timestamp=tp.timestamp, confidence=item.confidence, timepoint_id=tp.id)
+            for item in items for listener in item.listeners]
     sim.expose(told)
     if told:
         sim.fire("M19", "knowledge_extraction", tp.id)

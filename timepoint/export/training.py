@@ -58,7 +58,8 @@ class _RunView:
 def _causal_history(v: _RunView, tp: dict) -> str:
     chain = v.ancestors(tp["timepoint_id"])
     lines = [f"  {t['timepoint_id']} ({t['timestamp']}): {t['event'][:200]}" for t in chain]
-    return f"=== CAUSAL HISTORY (M7) ===\nTimeline leading to current moment ({len(chain)} events):\n" + "\n".join(lines)
+    header = f"=== CAUSAL HISTORY (M7) ===\nTimeline leading to current moment ({len(chain)} events):\n"
+    return header + "\n".join(lines)
 
 
 def _relationships(v: _RunView, entity_id: str, others: list[str], upto_idx: int) -> str:

@@ -161,7 +161,3 @@ class ModelGateway:
     async def close(self) -> None:
         await self.provider.close()
 
-
-def schema_prompt(schema: type[BaseModel]) -> str:
-    """The schema as text, for prompts: models follow a shown shape better than an implied one."""
-    return json.dumps(schema.model_json_schema(), separators=(",", ":"))

@@ -81,7 +81,6 @@ async def run(sim: Simulation) -> None:
             await record_outcome(sim, tp, dialog)
             for pid in participants:
                 update_emotions(sim.entities[pid], dialog)
-            sim.dialogs.append(dialog)
             sim.store.save_dialog(dialog)
             log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
         sim.snapshot(tp)
