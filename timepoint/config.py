@@ -7,7 +7,7 @@ from typing import Literal
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import UserError
+from .errors import UserError, describe
 from .mechanisms import MECHANISMS
 from .paths import CONF_DIR
 from .scenario import ModeName
@@ -102,14 +102,6 @@ class RunConfig(_Strict):
     paths: PathsConfig
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    got = first.get("input")
-    shown = f" (got {got!r})" if first["type"] != "missing" and not isinstance(got, dict) else ""
-    return f"config key {where}: {first['msg']}{shown}"
-
-
 def validate(cfg: DictConfig) -> RunConfig:
     """Resolve and validate a composed config; a mistake becomes one UserError line."""
     raw = OmegaConf.to_container(cfg, resolve=True)
@@ -117,7 +109,7 @@ def validate(cfg: DictConfig) -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(_describe(exc)) from None
+        raise UserError(describe(exc, 'config key')) from None
 
 
 def group_options(group: str) -> list[str]:

@@ -1,5 +1,7 @@
 """Errors that end a run with a message instead of a traceback."""
 
+from pydantic import ValidationError
+
 
 class UserError(Exception):
     """A mistake in what the user asked for: bad config, missing template, bad field.
@@ -10,3 +12,13 @@ class UserError(Exception):
 
 class BudgetExhausted(Exception):
     """The next model call would cross a hard budget cap."""
+
+
+def describe(err: ValidationError, what: str) -> str:
+    """The first problem of a pydantic error as one line: where, what is wrong, the value given."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    got = first.get("input")
+    shown = f"; got {got!r}" if first["type"] != "missing" and not isinstance(got, dict) else ""
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{what} {where}: {first['msg']}{shown}{more}"

@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import UserError
+from .errors import UserError, describe
 from .paths import TEMPLATES_DIR
 
 EntityType = Literal["human", "animal", "building", "object", "abstract", "ai", "any", "kami"]
@@ -131,15 +131,6 @@ def template_path(ref: str) -> Path:
     return path
 
 
-def _describe(err: ValidationError, path: Path) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    got = first.get("input")
-    shown = f"; got {got!r}" if first["type"] != "missing" and not isinstance(got, dict) else ""
-    return f"{path}: field {where}: {first['msg']}{shown}{more}"
-
-
 def load_template(ref: str) -> tuple[Template, Path]:
     path = template_path(ref)
     try:
@@ -151,4 +142,4 @@ def load_template(ref: str) -> tuple[Template, Path]:
     try:
         return Template.model_validate(raw), path
     except ValidationError as exc:
-        raise UserError(_describe(exc, path)) from None
+        raise UserError(f"{path}: {describe(exc, 'field')}") from None
