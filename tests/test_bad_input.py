@@ -66,3 +66,9 @@ def test_template_mode_is_used_unless_mode_is_given(timepoint, tmp_path):
     chosen = timepoint("model=test", f"template={portal}", "mode=forward")
     assert chosen.code == 0, chosen.stderr
     assert chosen.summary["mode"] == "forward"
+
+
+def test_unknown_template_in_a_sweep_is_refused_before_anything_runs(timepoint, tmp_path):
+    result = timepoint("-m", "model=test", "template=board_meeting,nope", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert_refused(result, "template", "'nope'", "board_meeting")
+    assert not (tmp_path / "sweep").exists()

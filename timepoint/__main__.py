@@ -20,7 +20,7 @@ from .engine import execute
 from .errors import UserError
 from .export.summary import console_lines
 from .paths import CONF_DIR
-from .scenario import load_template
+from .scenario import load_template, template_path
 
 log = logging.getLogger("timepoint")
 # 0 completed, 1 failed, 2 user error (bad config or template), 3 stopped by a hard budget.
@@ -28,8 +28,9 @@ EXIT_CODES = {"completed": 0, "failed": 1, "budget_exhausted": 3}
 GROUPS = ("mode", "model", "mechanisms", "budget", "exporters", "variations")
 
 
-def check_group_choices(args: list[str]) -> None:
-    """Before Hydra composes: an unknown option of one of our groups names the valid ones."""
+def check_choices(args: list[str]) -> None:
+    """Before Hydra composes: an unknown group option or template names the valid ones,
+    so a sweep with one bad value is refused before any job runs."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -37,9 +38,13 @@ def check_group_choices(args: list[str]) -> None:
         return  # Hydra reports its own syntax errors
     for o in parsed:
         group = o.key_or_group
-        if group not in GROUPS or o.is_delete():
+        if group not in (*GROUPS, "template") or o.is_delete():
             continue
         chosen = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        if group == "template":
+            for ref in chosen:
+                template_path(ref)
+            continue
         options = config_module.group_options(group)
         for value in chosen:
             if value not in options:
@@ -66,7 +71,7 @@ def app(cfg: DictConfig) -> None:
 
 def main() -> None:
     try:
-        check_group_choices(sys.argv[1:])
+        check_choices(sys.argv[1:])
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -61,6 +61,6 @@ def character_messages(sim: Simulation, speaker: Entity, tp: Timepoint, particip
         "Answer in JSON with keys content, emotional_tone and knowledge_references.",
     ] if part)
     so_far = transcript(sim, turns) or "(nobody has spoken yet)"
-    user = (f"Scene: {sim.location}, {tp.timestamp:%Y-%m-%d %H:%M}.\nNow: {tp.event}\n"
+    user = (f"Scene: {sim.location}, {tp.timestamp:%A %d %B %Y, %H:%M}.\nNow: {tp.event}\n"
             f"With you: {others}.\n\nConversation so far:\n{so_far}\n\nWrite {speaker.name}'s next line.")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
