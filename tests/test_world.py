@@ -5,7 +5,13 @@ from datetime import datetime
 import pytest
 
 from timepoint.world import (
-    CognitiveState, PhysicalState, advance, alignment, baseline_tensor, behavior_from_traits, cognitive_from_tensor,
+    CognitiveState,
+    PhysicalState,
+    advance,
+    alignment,
+    baseline_tensor,
+    behavior_from_traits,
+    cognitive_from_tensor,
     tensor_with_cognitive,
 )
 
@@ -58,3 +64,10 @@ def test_advance_is_calendar_aware():
 def test_alignment_is_shared_over_union():
     assert alignment({"a", "b"}, {"b", "c"}) == pytest.approx(1 / 3, abs=1e-4)
     assert alignment(set(), set()) == 0.0
+
+
+def test_spoken_line_drops_name_prefix_and_run_on():
+    from timepoint.dialog.loop import spoken_line
+    names = ["Priya Raman", "Dale Kowalski"]
+    assert spoken_line("Dale Kowalski:  We re-run it.\nPriya Raman: No time.", names) == "We re-run it."
+    assert spoken_line("  Fine.\n\nBy five.  ", names) == "Fine. By five."

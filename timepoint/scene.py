@@ -9,10 +9,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from .dialog.prompts import spoken_time
 from .scenario import RosterEntity
 from .simulation import Simulation
 from .world import (
-    RELATIONSHIP_TRUST, Entity, ExposureEvent, PhysicalState, Relationship, baseline_tensor, cognitive_from_tensor,
+    RELATIONSHIP_TRUST,
+    Entity,
+    ExposureEvent,
+    PhysicalState,
+    Relationship,
+    baseline_tensor,
+    cognitive_from_tensor,
 )
 
 
@@ -33,7 +40,7 @@ class EntityFill(BaseModel):
 def _brief(sim: Simulation) -> str:
     t = sim.template
     cast = "; ".join(f"{e.display_name} ({e.title or e.type})" for e in t.entities)
-    return f"Scenario: {t.title}\nPremise: {t.premise}\nStart: {t.time.start:%Y-%m-%d %H:%M}\nCast: {cast}"
+    return f"Scenario: {t.title}\nPremise: {t.premise}\nStart: {spoken_time(t.time.start)}\nCast: {cast}"
 
 
 async def _fill_scene(sim: Simulation) -> None:

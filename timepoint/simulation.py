@@ -10,7 +10,13 @@ from .llm import ModelGateway
 from .scenario import Template
 from .store import RunStore
 from .world import (
-    Entity, ExposureEvent, Relationship, Timepoint, advance, alignment, tensor_with_cognitive,
+    Entity,
+    ExposureEvent,
+    Relationship,
+    Timepoint,
+    advance,
+    alignment,
+    tensor_with_cognitive,
 )
 
 

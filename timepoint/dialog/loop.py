@@ -22,7 +22,12 @@ class TurnDraft(BaseModel):
 
 
 def spoken_line(text: str, names: list[str]) -> str:
-    """The speaker's own line: models sometimes run on into the transcript ("\nName: ..."); cut there."""
+    """The speaker's own line: models sometimes prefix a name or run on into the transcript
+    ("... Name: ..."); drop the prefix and cut at the run-on."""
+    text = text.strip()
+    for name in names:
+        if text.startswith(f"{name}:"):
+            text = text[len(name) + 1:]
     for name in names:
         cut = text.find(f"{name}:", 1)
         if cut > 0:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..simulation import Simulation
 from ..world import CognitiveState, Entity, Timepoint, Turn
 
 KNOWLEDGE_SHOWN = 10
 HISTORY_SHOWN = 8
+
+
+def spoken_time(when: datetime) -> str:
+    """Times in prompts are words ("Thursday 17 October 2024, 18:30"): models copy ISO stamps into prose."""
+    return f"{when:%A %d %B %Y, %H:%M}"
 
 
 def mood_words(c: CognitiveState) -> str:
@@ -60,7 +67,13 @@ def character_messages(sim: Simulation, speaker: Entity, tp: Timepoint, particip
         "Stay in character. Write only your next spoken line: no narration, no stage directions, no name prefix. "
         "Answer in JSON with keys content, emotional_tone and knowledge_references.",
     ] if part)
-    so_far = transcript(sim, turns) or "(nobody has spoken yet)"
-    user = (f"Scene: {sim.location}, {tp.timestamp:%A %d %B %Y, %H:%M}.\nNow: {tp.event}\n"
-            f"With you: {others}.\n\nConversation so far:\n{so_far}\n\nWrite {speaker.name}'s next line.")
+    scene = f"Scene: {sim.location}, {spoken_time(tp.timestamp)}.\nNow: {tp.event}\nWith you: {others}."
+    if not turns:
+        ask = f"You speak first. What do you, {speaker.name}, say?"
+    else:
+        last = turns[-1]
+        earlier = transcript(sim, turns[:-1])
+        ask = (f"Conversation so far:\n{earlier}\n\n" if earlier else "") + \
+            f'{sim.entities[last.speaker].name} says: "{last.content}"\nWhat do you, {speaker.name}, say next?'
+    user = f"{scene}\n\n{ask}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

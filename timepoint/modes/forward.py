@@ -9,10 +9,9 @@ from pydantic import BaseModel, Field, create_model
 
 from ..dialog.effects import record_outcome, update_emotions
 from ..dialog.loop import run_dialog
-from ..dialog.prompts import transcript
+from ..dialog.prompts import spoken_time, transcript
 from ..simulation import Simulation
 from ..world import Dialog, ExposureEvent, Timepoint
-
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def next_event_schema(entity_ids: list[str]) -> type[BaseModel]:
 async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Dialog | None) -> Timepoint:
     ids = list(sim.entities)
     cast = "\n".join(f"- {e.id}: {e.name}, {e.title}" for e in sim.entities.values())
-    earlier = "\n".join(f"- {tp.timestamp:%Y-%m-%d %H:%M}: {tp.event}" for tp in sim.timepoints[-5:])
+    earlier = "\n".join(f"- {spoken_time(tp.timestamp)}: {tp.event}" for tp in sim.timepoints[-5:])
     outcome = f"Outcome of the last conversation: {dialog.summary}\nLast lines:\n{transcript(sim, dialog.turns, 4)}" \
         if dialog else "There was no conversation."
     when = sim.time_of(index)
@@ -42,7 +41,7 @@ async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Di
         {"role": "system", "content": "You advance a social simulation by one step. The next event must follow "
                                       "causally from what just happened. Answer in JSON."},
         {"role": "user", "content": f"Premise: {sim.template.premise}\nCast:\n{cast}\n\nSo far:\n{earlier}\n\n"
-                                    f"{outcome}\n\nIt is now {when:%Y-%m-%d %H:%M} at {sim.location}. "
+                                    f"{outcome}\n\nIt is now {spoken_time(when)} at {sim.location}. "
                                     "What happens next, and who is present?"},
     ], next_event_schema(ids), temperature=0.7, frequency_penalty=0.3)
     present = list(dict.fromkeys(reply.entities_present))
