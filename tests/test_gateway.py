@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from timepoint.config import BudgetConfig, CacheConfig, ModelCard
+from timepoint.config import BudgetConfig, ModelCard
 from timepoint.errors import BudgetExhausted
 from timepoint.llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
 from timepoint.llm.gateway import token_budget, worst_case_chars
@@ -44,9 +44,9 @@ class Scripted:
 
 def gateway(tmp_path, provider, *, mode="read_write", budget=None, calls=None):
     calls = [] if calls is None else calls
-    return ModelGateway(CARD, ResponseCache(tmp_path / "cache.db"), CacheConfig(mode=mode),
+    return ModelGateway({"dialog": [CARD]}, ResponseCache(tmp_path / "cache.db"), mode,
                         Budget(budget or BudgetConfig(kind="unlimited")), seed=7, on_call=calls.append,
-                        provider=provider)
+                        providers={CARD.name: provider})
 
 
 GOOD = '{"content": "Up four percent.", "tone": "calm", "tags": []}'

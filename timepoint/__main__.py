@@ -16,11 +16,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import config as config_module
-from .engine import execute
+from .engine import execute, prepare
 from .errors import UserError
 from .export.summary import console_lines
 from .paths import CONF_DIR
-from .scenario import load_template, template_path
+from .scenario import template_path
 
 log = logging.getLogger("timepoint")
 # 0 completed, 1 failed, 2 user error (bad config or template), 3 stopped by a hard budget.
@@ -56,14 +56,12 @@ def app(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run_cfg = config_module.validate(cfg)
-        template, _ = load_template(run_cfg.template)
-        mode = run_cfg.mode or config_module.load_mode(template.mode)
+        run = prepare(cfg)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     config_json = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
-    summary = asyncio.run(execute(run_cfg, template, mode, run_dir, config_json))
+    summary = asyncio.run(execute(run, run_dir, config_json))
     print(console_lines(summary, run_dir))
     if hydra_cfg.mode == RunMode.RUN:
         sys.exit(EXIT_CODES[summary["status"]])

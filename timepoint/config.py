@@ -21,18 +21,32 @@ class ModelCard(_Strict):
     """What Timepoint knows about a model: where it runs, what it may be used for, what it costs."""
 
     name: str
-    provider: Literal["local", "test"]
+    provider: Literal["local", "test", "openai"]
     model_id: str
     path: str | None = Field(None, description="GGUF file for provider=local; null = the bundled SmolLM2")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint for provider=openai")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key")
+    api_key_required: bool = False
     license: str
-    training_safe: bool
+    training_safe: bool = Field(description="Its licence allows training any model on its outputs")
     context_length: int = Field(gt=0)
     max_output: int = Field(gt=0)
     price_in: float = Field(0.0, ge=0, description="USD per million input tokens")
     price_out: float = Field(0.0, ge=0, description="USD per million output tokens")
-    structured_output: Literal["grammar", "json_schema", "json_object", "native"]
+    capabilities: list[str] = []
+    structured_output: Literal["grammar", "json_schema", "json_object", "native"] = Field(
+        description="grammar: decoded under a grammar from the schema (llama.cpp, in-process or server); "
+                    "json_schema: OpenAI-style response_format; json_object: JSON mode plus the schema in "
+                    "the prompt; native: the test model fills the schema itself")
     max_concurrency: int = Field(1, ge=1)
+    timeout_s: float = Field(120.0, gt=0, description="Per-attempt timeout of one call")
     temperature: float = Field(0.7, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> ModelCard:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError(f"model {self.name!r} has provider openai but no base_url")
+        return self
 
 
 class ModeConfig(_Strict):
@@ -80,6 +94,27 @@ class DialogConfig(_Strict):
         return self
 
 
+ROLES = ("scene", "dialog", "steering", "extraction", "judge", "summary")
+
+
+class RolesConfig(_Strict):
+    """M18: a model card name per kind of call; null means the run's model."""
+
+    scene: str | None = None
+    dialog: str | None = None
+    steering: str | None = None
+    extraction: str | None = None
+    judge: str | None = None
+    summary: str | None = None
+
+
+class LLMConfig(_Strict):
+    max_concurrency: int = Field(ge=1, description="Calls in flight at once, across all models")
+    retries: int = Field(ge=0, description="Further attempts after a transient failure (429, 5xx, timeout)")
+    backoff_s: float = Field(ge=0, description="First backoff; doubles per attempt, with jitter")
+    backoff_max_s: float = Field(ge=0)
+
+
 class CacheConfig(_Strict):
     mode: Literal["read_write", "off", "replay"]
 
@@ -93,6 +128,10 @@ class RunConfig(_Strict):
     seed: int
     mode: ModeConfig | None = Field(None, description="null: the template's preferred mode")
     model: ModelCard
+    roles: RolesConfig
+    fallback: list[str] = Field(description="Model cards tried in order when a model keeps failing")
+    for_training_data: bool = Field(description="Refuse models whose licence restricts training on outputs")
+    llm: LLMConfig
     mechanisms: MechanismsConfig
     budget: BudgetConfig
     exporters: ExportersConfig
@@ -114,6 +153,14 @@ def validate(cfg: DictConfig) -> RunConfig:
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def load_card(name: str, key: str) -> ModelCard:
+    """A model card by name, for roles and fallbacks; `key` names where it was asked for."""
+    if name not in group_options("model"):
+        raise UserError(f"{key}: unknown model {name!r}; choose one of: {', '.join(group_options('model'))}")
+    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
+    return ModelCard.model_validate(raw)
 
 
 def load_mode(name: str) -> ModeConfig:

@@ -6,16 +6,26 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .config import ModeConfig, RunConfig
+from omegaconf import DictConfig
+
+from . import config as config_module
+from .config import ModeConfig, ModelCard, RunConfig
 from .errors import BudgetExhausted
+from .estimate import Estimate, estimate
 from .export import EXPORTERS
 from .export.summary import run_summary, write_run_json
 from .llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
+from .llm.calllog import CallLog, redactor
+from .llm.request import CallRecord
+from .llm.retry import ProviderError, RetryPolicy
+from .llm.selection import check_models, model_chains
 from .modes import MODES
-from .scenario import Template
+from .progress import Progress
+from .scenario import Template, load_template
 from .scene import set_up_scene
 from .simulation import Simulation
 from .store import Catalog, RunStore, now_iso
@@ -23,49 +33,85 @@ from .store import Catalog, RunStore, now_iso
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Prepared:
+    """A validated run, ready to execute or estimate: nothing has been written or called yet."""
+
+    config: RunConfig
+    template: Template
+    mode: ModeConfig
+    chains: dict[str, list[ModelCard]]
+
+    def estimate(self) -> Estimate:
+        return estimate(MODES[self.mode.name].plan(self.template, self.config.dialog), self.chains)
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """Validate config, template, mode and models; any mistake is a UserError."""
+    run_cfg = config_module.validate(cfg)
+    template, _ = load_template(run_cfg.template)
+    mode = run_cfg.mode or config_module.load_mode(template.mode)
+    chains = model_chains(run_cfg)
+    check_models(chains, run_cfg.for_training_data)
+    return Prepared(run_cfg, template, mode, chains)
+
+
 def new_run_id() -> str:
     return f"run_{datetime.now():%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
 
 
-async def _simulate(sim: Simulation) -> None:
-    await set_up_scene(sim)
-    await MODES[sim.mode](sim)
-
-
-async def execute(cfg: RunConfig, template: Template, mode: ModeConfig, run_dir: Path, config_json: str) -> dict:
+async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     """Run one simulation into `run_dir`; always leaves a store, exports and run.json behind."""
+    cfg, template, mode = run.config, run.template, run.mode
     run_id = new_run_id()
     home = Path(cfg.paths.home)
+    predicted = run.estimate()
     store = RunStore(run_dir / "run.db", run_id)
     catalog = Catalog(home / "catalog.db")
     cache = ResponseCache(home / "cache.db")
     store.begin_run(template=cfg.template, world_id=template.world_id, title=template.title,
                     premise=template.premise, mode=mode.name, model=cfg.model.name,
                     model_license=cfg.model.license, training_safe=int(cfg.model.training_safe), seed=cfg.seed,
-                    config_json=config_json)
+                    config_json=config_json, est_calls=predicted.calls,
+                    est_tokens=predicted.tokens_in + predicted.tokens_out, est_cost_usd=predicted.cost_usd)
     catalog.upsert(run_id=run_id, status="running", template=cfg.template, mode=mode.name, model=cfg.model.name,
                    created_at=store.run()["created_at"], run_dir=str(run_dir.resolve()))
-    gateway = ModelGateway(cfg.model, cache, cfg.cache, Budget(cfg.budget), cfg.seed, on_call=store.record_call)
-    sim = Simulation(cfg, template, mode.name, store, gateway)
+    redact = redactor(c.api_key_env for chain in run.chains.values() for c in chain)
+    calls = CallLog(run_dir / "calls.jsonl", redact)
+    progress = Progress(cfg.budget.max_cost_usd)
+
+    def on_call(call: CallRecord) -> None:
+        call.error = redact(call.error)
+        store.record_call(call)
+        calls.write(call)
+        progress.on_call(call)
+
+    policy = RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s)
+    gateway = ModelGateway(run.chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call, policy,
+                           cfg.llm.max_concurrency)
+    sim = Simulation(cfg, template, mode.name, store, gateway, progress)
     started = time.perf_counter()
     status, error = "completed", None
     try:
-        await _simulate(sim)
+        await set_up_scene(sim)
+        await MODES[mode.name].run(sim)
     except BudgetExhausted as exc:
         status, error = "budget_exhausted", str(exc)
         log.warning("stopping: %s", exc)
-    except (ReplayMiss, StructuredOutputError) as exc:
-        status, error = "failed", str(exc)
-        log.error("%s", exc)
+    except (ReplayMiss, StructuredOutputError, ProviderError) as exc:
+        status, error = "failed", redact(str(exc))
+        log.error("%s", error)
     except (KeyboardInterrupt, asyncio.CancelledError):
         status, error = "interrupted", "interrupted by the user"
         raise
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        status, error = "failed", redact(f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        progress.close()
         await gateway.close()
         cache.close()
+        calls.close()
         store.update_run(status=status, error=error, finished_at=now_iso(),
                          duration_s=round(time.perf_counter() - started, 3))
         written = {name: EXPORTERS[name](store, run_dir) for name in cfg.exporters.formats}

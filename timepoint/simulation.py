@@ -7,6 +7,7 @@ from datetime import datetime
 
 from .config import RunConfig
 from .llm import ModelGateway
+from .progress import Progress
 from .scenario import Template
 from .store import RunStore
 from .world import (
@@ -21,12 +22,14 @@ from .world import (
 
 
 class Simulation:
-    def __init__(self, config: RunConfig, template: Template, mode: str, store: RunStore, gateway: ModelGateway):
+    def __init__(self, config: RunConfig, template: Template, mode: str, store: RunStore, gateway: ModelGateway,
+                 progress: Progress):
         self.config = config
         self.template = template
         self.mode = mode
         self.store = store
         self.gateway = gateway
+        self.progress = progress
         self.rng = random.Random(config.seed)
         self.enabled = set(config.mechanisms.enabled)
         self.title = template.scene.title or template.title
@@ -46,6 +49,7 @@ class Simulation:
     def add_timepoint(self, tp: Timepoint) -> None:
         self.timepoints.append(tp)
         self.store.save_timepoint(tp)
+        self.progress.set_step(f"{tp.id} of {self.template.timepoints}")
         if tp.causal_parent:
             self.fire("M7", "causal_link", tp.id)
 

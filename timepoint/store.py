@@ -23,7 +23,7 @@ MIGRATIONS = [
         status TEXT, error TEXT, created_at TEXT, finished_at TEXT, duration_s REAL,
         llm_calls INTEGER DEFAULT 0, cached_calls INTEGER DEFAULT 0,
         tokens_in INTEGER DEFAULT 0, tokens_out INTEGER DEFAULT 0, cost_usd REAL DEFAULT 0,
-        config_json TEXT
+        est_calls INTEGER, est_tokens INTEGER, est_cost_usd REAL, config_json TEXT
     );
     CREATE TABLE entities (
         run_id TEXT, entity_id TEXT, name TEXT, entity_type TEXT, role TEXT, title TEXT,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from ..config import DialogConfig
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint, Turn
 from .prompts import character_messages
@@ -35,15 +36,19 @@ def spoken_line(text: str, names: list[str]) -> str:
     return " ".join(text.split())
 
 
-def turn_range(sim: Simulation, participants: list[str]) -> tuple[int, int]:
+def turn_bounds(participants: int, high_conflict: bool, cfg: DialogConfig) -> tuple[int, int]:
     """Reference §5.1: 6 + n turns, 3 more in high conflict; clipped to the configured range."""
-    cogs = [sim.entities[p].cognitive for p in participants]
-    conflict = (sum(c.arousal for c in cogs) / len(cogs) > 0.6 and sum(c.valence for c in cogs) / len(cogs) < -0.1)
-    base = 6 + len(participants) + (3 if conflict else 0)
+    base = 6 + participants + (3 if high_conflict else 0)
     lo, hi = max(6, base - 2), min(16, base + 3)
-    cfg = sim.config.dialog
     lo = min(max(lo, cfg.min_turns), cfg.max_turns)
     return lo, max(lo, min(hi, cfg.max_turns))
+
+
+def turn_range(sim: Simulation, participants: list[str]) -> tuple[int, int]:
+    """High conflict: mean arousal above 0.6 and mean valence below −0.1."""
+    cogs = [sim.entities[p].cognitive for p in participants]
+    conflict = sum(c.arousal for c in cogs) / len(cogs) > 0.6 and sum(c.valence for c in cogs) / len(cogs) < -0.1
+    return turn_bounds(len(participants), conflict, sim.config.dialog)
 
 
 def next_speaker(rng: random.Random, participants: list[str], turns: list[Turn]) -> str:

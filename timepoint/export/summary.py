@@ -17,6 +17,8 @@ def run_summary(store: RunStore, training_examples: int) -> dict:
         "calls": {"total": run["llm_calls"], "cached": run["cached_calls"]},
         "tokens": {"in": run["tokens_in"], "out": run["tokens_out"]},
         "cost_usd": round(run["cost_usd"], 6), "duration_s": run["duration_s"],
+        "estimate": {"calls": run["est_calls"], "tokens": run["est_tokens"],
+                     "cost_usd": round(run["est_cost_usd"] or 0.0, 6)},
         "created_at": run["created_at"], "finished_at": run["finished_at"],
     }
 
@@ -28,7 +30,7 @@ def write_run_json(summary: dict, run_dir: Path) -> Path:
 
 
 def console_lines(summary: dict, run_dir: Path) -> str:
-    c, calls, tok = summary["counts"], summary["calls"], summary["tokens"]
+    c, calls, tok, est = summary["counts"], summary["calls"], summary["tokens"], summary["estimate"]
     lines = [
         f"Run {summary['id']}: {summary['status']}" + (f" ({summary['error']})" if summary["error"] else ""),
         f"  template {summary['template']}, mode {summary['mode']}, model {summary['model']}",
@@ -36,6 +38,7 @@ def console_lines(summary: dict, run_dir: Path) -> str:
         f"{c['exposure_events']} exposure events, {c['training_examples']} training examples",
         f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in, {tok['out']} out, "
         f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
+        f"  estimated {est['calls']} calls, {est['tokens']} tokens, ${est['cost_usd']:.4f}",
         f"  {run_dir}",
     ]
     return "\n".join(lines)

@@ -1,7 +1,8 @@
-"""The one door to the models: cache, budget, concurrency, structured output and the call ledger.
+"""The one door to the models: selection, cache, budget, retries, fallback, concurrency,
+structured output and the call ledger.
 
-Callers ask for a pydantic model and get a validated instance back. Nothing else in
-Timepoint talks to a provider.
+Callers name the kind of call (its role) and ask for a pydantic model; they get a validated
+instance back. Nothing else in Timepoint talks to a provider.
 """
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..config import CacheConfig, ModelCard
+from ..config import ModelCard
 from .budget import Budget
 from .cache import ResponseCache
 from .providers import Provider, make_provider
 from .request import CallRecord, Completion, Request
+from .retry import ProviderError, RetryPolicy, with_retries
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -32,6 +35,21 @@ class StructuredOutputError(RuntimeError):
 
 class ReplayMiss(RuntimeError):
     """cache.mode=replay and the request is not in the cache."""
+
+
+class _Unfit(ValueError):
+    """An answer that is not JSON, or JSON that does not fit the schema."""
+
+
+def _parse(schema: type[T], text: str) -> T:
+    """Validate an answer; raw control characters inside strings are tolerated (grammars allow them)."""
+    try:
+        return schema.model_validate(json.loads(text, strict=False))
+    except json.JSONDecodeError as exc:
+        raise _Unfit(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _Unfit(f"{'.'.join(map(str, first['loc'])) or 'answer'}: {first['msg']}") from None
 
 
 def worst_case_chars(schema: dict, root: dict | None = None) -> int:
@@ -62,48 +80,60 @@ def price(card: ModelCard, tokens_in: int, tokens_out: int) -> float:
     return (tokens_in * card.price_in + tokens_out * card.price_out) / 1_000_000
 
 
-class _Unfit(ValueError):
-    """An answer that is not JSON, or JSON that does not fit the schema."""
-
-
-def _parse(schema: type[T], text: str) -> T:
-    """Validate an answer; raw control characters inside strings are tolerated (grammars allow them)."""
-    try:
-        return schema.model_validate(json.loads(text, strict=False))
-    except json.JSONDecodeError as exc:
-        raise _Unfit(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _Unfit(f"{'.'.join(map(str, first['loc'])) or 'answer'}: {first['msg']}") from None
+@dataclass
+class _Model:
+    card: ModelCard
+    provider: Provider
+    slots: asyncio.Semaphore
 
 
 class ModelGateway:
-    def __init__(self, card: ModelCard, cache: ResponseCache, cache_config: CacheConfig, budget: Budget,
-                 seed: int, on_call: Callable[[CallRecord], None], provider: Provider | None = None):
-        self.card = card
-        self.cache = cache
-        self.cache_mode = cache_config.mode
-        self.budget = budget
-        self.seed = seed
-        self.on_call = on_call
-        self.provider = provider or make_provider(card)
-        self._slots = asyncio.Semaphore(card.max_concurrency)
+    def __init__(self, chains: dict[str, list[ModelCard]], cache: ResponseCache, cache_mode: str, budget: Budget,
+                 seed: int, on_call: Callable[[CallRecord], None], policy: RetryPolicy = RetryPolicy(),
+                 max_concurrency: int = 16, providers: dict[str, Provider] | None = None):
+        """`chains` maps a role to the cards that answer it: the first, then its fallbacks in order."""
+        cards = {card.name: card for chain in chains.values() for card in chain}
+        providers = providers or {}
+        self._models = {name: _Model(card, providers.get(name) or make_provider(card),
+                                     asyncio.Semaphore(card.max_concurrency)) for name, card in cards.items()}
+        self._chains = {role: [self._models[c.name] for c in chain] for role, chain in chains.items()}
+        self._all_calls = asyncio.Semaphore(max_concurrency)
+        self.cache, self.cache_mode, self.budget = cache, cache_mode, budget
+        self.seed, self.on_call, self.policy = seed, on_call, policy
+        self._jitter = random.Random(seed)
 
     async def structured(self, role: str, messages: list[dict], schema: type[T], *,
                          temperature: float | None = None, top_p: float = 0.95, max_tokens: int | None = None,
                          frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> T:
-        """Ask for an instance of `schema`; one repair round if the answer does not validate.
+        """Ask the role's model for an instance of `schema`, falling back along its chain if it keeps failing.
 
         `max_tokens` defaults to what the schema's longest instance needs, so answers are not cut off.
         """
+        chain = self._chains[role]
+        params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                      frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)
+        for position, model in enumerate(chain):
+            try:
+                return await self._structured_on(model, role, messages, schema, **params)
+            except (ProviderError, ReplayMiss) as exc:
+                if position == len(chain) - 1:
+                    raise
+                log.warning("%s call: %s failed (%s); falling back to %s", role, model.card.name, exc,
+                            chain[position + 1].card.name)
+        raise AssertionError("unreachable: a role's chain is never empty")
+
+    async def _structured_on(self, model: _Model, role: str, messages: list[dict], schema: type[T], *,
+                             temperature: float | None, top_p: float, max_tokens: int | None,
+                             frequency_penalty: float, presence_penalty: float) -> T:
+        card = model.card
         json_schema = schema.model_json_schema()
         request = Request(
-            provider=self.card.provider, model=self.card.model_id, messages=messages, json_schema=json_schema,
-            temperature=self.card.temperature if temperature is None else temperature,
-            top_p=top_p, max_tokens=min(max_tokens or token_budget(json_schema), self.card.max_output),
+            provider=card.provider, model=card.model_id, messages=messages, json_schema=json_schema,
+            temperature=card.temperature if temperature is None else temperature, top_p=top_p,
+            max_tokens=min(max_tokens or token_budget(json_schema), card.max_output),
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=self.seed,
         )
-        text = await self._call(role, request)
+        text = await self._call(model, role, request)
         try:
             return _parse(schema, text)
         except _Unfit as first_error:
@@ -112,20 +142,21 @@ class ModelGateway:
                 {"role": "user", "content": f"That answer does not fit the required JSON schema: {first_error}. "
                                             "Reply again with JSON only."},
             ]
-            retry = replace(request, messages=repair)
-            text = await self._call(role, retry)
+            text = await self._call(model, role, replace(request, messages=repair))
             try:
                 return _parse(schema, text)
             except _Unfit as exc:
                 raise StructuredOutputError(
-                    f"{role} call to {self.card.name} gave an answer that does not fit {schema.__name__} "
+                    f"{role} call to {card.name} gave an answer that does not fit {schema.__name__} "
                     f"after one repair: {exc}; answer: {text[:300]!r}") from None
 
-    async def _call(self, role: str, request: Request) -> str:
+    async def _call(self, model: _Model, role: str, request: Request) -> str:
         key = request.key()
-        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key)
+        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key,
+                            request=request)
         if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
-            record.tokens_in, record.tokens_out, record.cached = hit.tokens_in, hit.tokens_out, True
+            record.tokens_in, record.tokens_out, record.cached, record.answer = \
+                hit.tokens_in, hit.tokens_out, True, hit.text
             self.on_call(record)
             return hit.text
         if self.cache_mode == "replay":
@@ -133,31 +164,32 @@ class ModelGateway:
                              f"(key {key[:12]}, {len(request.messages)} messages, last: "
                              f"{request.messages[-1]['content'][:120]!r})")
         worst_in = request.prompt_chars() // 3 + 1
-        self.budget.admit(price(self.card, worst_in, request.max_tokens), worst_in + request.max_tokens)
+        self.budget.admit(price(model.card, worst_in, request.max_tokens), worst_in + request.max_tokens)
         started = time.perf_counter()
         try:
-            async with self._slots:
-                completion = await self.provider.complete(request)
-        except Exception as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+            async with self._all_calls, model.slots:
+                completion, record.attempts = await with_retries(
+                    lambda: model.provider.complete(request), self.policy, f"{role} call to {model.card.name}",
+                    self._jitter)
+        except ProviderError as exc:
+            record.error, record.attempts = str(exc), getattr(exc, "attempts", 1)
             record.latency_ms = (time.perf_counter() - started) * 1000
             self.on_call(record)
             raise
-        self._account(record, completion, started)
+        self._account(model.card, record, completion, started)
         if self.cache_mode == "read_write":
             self.cache.put(key, request.provider, request.model, completion)
         return completion.text
 
-    def _account(self, record: CallRecord, completion: Completion, started: float) -> None:
+    def _account(self, card: ModelCard, record: CallRecord, completion: Completion, started: float) -> None:
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
         record.cost_usd = (completion.cost_usd if completion.cost_usd is not None
-                           else price(self.card, completion.tokens_in, completion.tokens_out))
+                           else price(card, completion.tokens_in, completion.tokens_out))
+        record.answer = completion.text
         self.budget.spend(record.cost_usd, completion.tokens_in + completion.tokens_out)
         self.on_call(record)
-        log.debug("call %s %s in=%d out=%d %.0fms", record.role, record.model,
-                  record.tokens_in, record.tokens_out, record.latency_ms)
 
     async def close(self) -> None:
-        await self.provider.close()
-
+        for model in self._models.values():
+            await model.provider.close()

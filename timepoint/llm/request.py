@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -52,4 +52,5 @@ class CallRecord:
     cached: bool = False
     attempts: int = 1
     error: str | None = None
-    extra: dict = field(default_factory=dict)
+    request: Request | None = None   # for the call log, not the store
+    answer: str | None = None

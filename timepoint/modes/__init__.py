@@ -1,5 +1,6 @@
-"""Temporal modes, by name. Each is `async def run(sim)`, building the timeline into the store."""
+"""Temporal modes, by name. Each module has `async def run(sim)`, which builds the timeline into
+the store, and `plan(template, dialog_config)`, the calls it will make, for estimates."""
 
 from . import forward
 
-MODES = {"forward": forward.run}
+MODES = {"forward": forward}

@@ -7,9 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from ..dialog.effects import record_outcome, update_emotions
-from ..dialog.loop import run_dialog
+from ..config import DialogConfig
+from ..dialog.effects import outcome_schema, record_outcome, update_emotions
+from ..dialog.loop import TurnDraft, run_dialog, turn_bounds
 from ..dialog.prompts import spoken_time, transcript
+from ..estimate import PlannedCall
+from ..scenario import Template
+from ..scene import EntityFill
 from ..simulation import Simulation
 from ..world import Dialog, ExposureEvent, Timepoint
 
@@ -48,6 +52,30 @@ async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Di
     return Timepoint(id=f"tp_{index:03d}", index=index, timestamp=when, event=reply.event,
                      entities_present=present, causal_parent=parent.id, causal_link=reply.causal_link,
                      importance=IMPORTANCE[reply.importance])
+
+
+def plan(template: Template, dialog: DialogConfig) -> list[PlannedCall]:
+    """The calls a FORWARD run makes, for `timepoint estimate`: scene fills, then per timepoint
+    an event (after the first), a dialog of the expected length and its extraction."""
+    premise = len(template.premise) + 60 * len(template.entities)
+    missing = [e for e in template.entities
+               if not (e.description and e.personality_traits and e.initial_knowledge and e.goals)]
+    scene = template.scene
+    calls = [PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
+                         premise + 200, EntityFill)]
+    participants = min(len(template.entities), dialog.max_participants)
+    lo, hi = turn_bounds(participants, False, dialog)
+    turns = (lo + hi) / 2
+    roster = max(len(e.model_dump_json()) for e in template.entities) + 1200  # sheet plus what they learn
+    history = 150 * min(turns, 8) / 2
+    steps = template.timepoints - 1
+    calls += [
+        PlannedCall("steering", steps, premise + 1600, next_event_schema([e.id for e in template.entities])),
+        PlannedCall("dialog", turns * template.timepoints, roster + 400 + history, TurnDraft),
+        PlannedCall("extraction", template.timepoints, 150 * turns + 400,
+                    outcome_schema([e.id for e in template.entities])),
+    ]
+    return calls
 
 
 def _participants(sim: Simulation, present: list[str]) -> list[str]:

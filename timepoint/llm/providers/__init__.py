@@ -10,6 +10,7 @@ from ..request import Completion, Request
 _PROVIDERS = {
     "local": "timepoint.llm.providers.local:LocalProvider",
     "test": "timepoint.llm.providers.test:TestProvider",
+    "openai": "timepoint.llm.providers.openai_compatible:OpenAICompatibleProvider",
 }
 
 

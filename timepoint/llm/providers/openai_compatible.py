@@ -1,0 +1,109 @@
+"""OpenAI-compatible chat completions over httpx: OpenRouter, DeepSeek, vLLM, Ollama, llama_cpp.server.
+
+This module knows the wire format and which failures are transient; the gateway owns retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from ..request import Completion, Request
+from ..retry import ProviderError, TransientError
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _schema_instruction(schema: dict) -> str:
+    return ("Answer with a single JSON object, and nothing else, that matches this JSON schema:\n"
+            + json.dumps(schema, separators=(",", ":")))
+
+
+class OpenAICompatibleProvider:
+    def __init__(self, card):
+        self.card = card
+        key = os.environ.get(card.api_key_env) if card.api_key_env else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.AsyncClient(base_url=card.base_url.rstrip("/"), headers=headers,
+                                         timeout=httpx.Timeout(card.timeout_s))
+
+    def body(self, request: Request) -> dict:
+        """The request as this card's endpoint wants it, structured-output mode included."""
+        messages = [dict(m) for m in request.messages]
+        body = {
+            "model": request.model, "temperature": request.temperature, "top_p": request.top_p,
+            "max_tokens": request.max_tokens, "frequency_penalty": request.frequency_penalty,
+            "presence_penalty": request.presence_penalty, "seed": request.seed,
+        }
+        mode = self.card.structured_output
+        if mode == "json_schema":
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": request.json_schema}}
+        elif mode == "grammar":
+            body["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        else:
+            body["response_format"] = {"type": "json_object"}
+            if messages and messages[0]["role"] == "system":
+                messages[0]["content"] += "\n\n" + _schema_instruction(request.json_schema)
+            else:
+                messages.insert(0, {"role": "system", "content": _schema_instruction(request.json_schema)})
+        body["messages"] = messages
+        return body
+
+    async def complete(self, request: Request) -> Completion:
+        try:
+            response = await self._client.post("/chat/completions", json=self.body(request))
+        except httpx.TimeoutException:
+            raise TransientError(f"no answer within {self.card.timeout_s:g}s") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            detail = response.text[:200].replace("\n", " ")
+            message = f"HTTP {response.status_code} from {self.card.base_url}: {detail}"
+            if response.status_code in RETRYABLE_STATUS:
+                raise TransientError(message, _retry_after(response.headers))
+            raise ProviderError(message)
+        try:
+            data = response.json()
+        except ValueError:
+            raise TransientError("answer is not JSON: " + response.text[:120].replace("\n", " ")) from None
+        if "error" in data:  # OpenRouter reports mid-generation failures inside a 200
+            error = data["error"] or {}
+            code = error.get("code") if isinstance(error, dict) else None
+            message = f"error in answer: {json.dumps(error)[:200]}"
+            if code in RETRYABLE_STATUS or code is None:
+                raise TransientError(message)
+            raise ProviderError(message)
+        try:
+            content = data["choices"][0]["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise TransientError("answer has no choices[0].message") from None
+        if not content.strip():
+            raise TransientError("empty content")
+        usage = data.get("usage") or {}
+        cost = usage.get("cost")
+        # A server that reports no usage is counted at four characters a token, never as free.
+        return Completion(text=content,
+                          tokens_in=int(usage.get("prompt_tokens") or request.prompt_chars() // 4 + 1),
+                          tokens_out=int(usage.get("completion_tokens") or len(content) // 4 + 1),
+                          cost_usd=float(cost) if cost is not None else None)
+
+    async def close(self) -> None:
+        await self._client.aclose()
