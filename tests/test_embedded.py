@@ -55,3 +55,43 @@ def test_default_command_runs_end_to_end_on_the_embedded_model(timepoint):
     for line in (result.run_dir / "training.jsonl").open():
         record = json.loads(line)
         assert json.loads(record["completion"])["metadata"]["entity_id"]
+
+
+def test_a_killed_run_resumes_from_the_cache(tmp_path, home):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "interrupted"
+    env = {**os.environ, "TIMEPOINT_HOME": str(home)}
+    command = [sys.executable, "-m", "timepoint", "dialog.min_turns=4", "dialog.max_turns=4"]
+    proc = subprocess.Popen(command + [f"hydra.run.dir={run_dir}"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    done = 0
+    while done < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if (run_dir / "run.db").exists():
+            db = sqlite3.connect(run_dir / "run.db")
+            try:
+                done = db.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NULL").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+            db.close()
+    assert done >= 3 and proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    first = json.loads((run_dir / "run.json").read_text())
+    assert first["status"] == "interrupted"
+
+    again = subprocess.run(command + [f"hydra.run.dir={tmp_path / 'resumed'}"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    second = json.loads((tmp_path / "resumed" / "run.json").read_text())
+    assert second["status"] == "completed"
+    assert second["calls"]["cached"] >= first["calls"]["total"] - 1  # all but a call cut off mid-flight
+    print(f"interrupted after {first['calls']['total']} calls; resumed with {second['calls']['cached']} "
+          f"of {second['calls']['total']} calls from cache")

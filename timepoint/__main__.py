@@ -61,7 +61,12 @@ def app(cfg: DictConfig) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     config_json = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
-    summary = asyncio.run(execute(run, run_dir, config_json))
+    try:
+        summary = asyncio.run(execute(run, run_dir, config_json))
+    except KeyboardInterrupt:
+        print(f"interrupted; {run_dir} keeps everything finished. Run the same command again to resume "
+              "(finished calls come from the cache).", file=sys.stderr)
+        sys.exit(130)
     print(console_lines(summary, run_dir))
     if hydra_cfg.mode == RunMode.RUN:
         sys.exit(EXIT_CODES[summary["status"]])

@@ -4,6 +4,7 @@
     timepoint list                        the scenario templates
     timepoint list runs                   every run in the catalog
     timepoint export RUN [--format F] [--out DIR]
+    timepoint estimate [overrides]        predicted calls, tokens and dollars; calls no model
 """
 
 from __future__ import annotations
@@ -52,6 +53,25 @@ def _export(args: argparse.Namespace) -> None:
         store.close()
 
 
+def _estimate(args: argparse.Namespace) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from .__main__ import check_choices
+    from .engine import prepare
+    from .paths import CONF_DIR
+
+    check_choices(args.overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        run = prepare(compose("config", overrides=args.overrides), need_keys=False)
+    est = run.estimate()
+    cfg = run.config
+    print(f"{cfg.template} ({run.mode.name}) on {cfg.model.name}: {est.calls} calls, "
+          f"{est.tokens_in} tokens in, {est.tokens_out} out, ${est.cost_usd:.4f}")
+    for role, count in est.by_role.items():
+        if count:
+            print(f"  {role:<11} {count:>5} calls  on {run.chains[role][0].name}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,10 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(EXPORTERS), default="training")
     p.add_argument("--out", help="directory for the files (default: the run directory)")
     p.set_defaults(func=_export)
+    p = sub.add_parser("estimate", help="predict a run's calls, tokens and cost without calling a model")
+    p.add_argument("overrides", nargs="*", help="overrides as for a run, e.g. template=board_meeting model=deepseek")
+    p.set_defaults(func=_estimate)
     return parser
 
 
-COMMANDS = {"list", "export"}
+COMMANDS = {"list", "export", "estimate"}
 
 
 def main() -> None:

@@ -46,13 +46,14 @@ class Prepared:
         return estimate(MODES[self.mode.name].plan(self.template, self.config.dialog), self.chains)
 
 
-def prepare(cfg: DictConfig) -> Prepared:
-    """Validate config, template, mode and models; any mistake is a UserError."""
+def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
+    """Validate config, template, mode and models; any mistake is a UserError.
+    `need_keys=False` for work that calls no model (estimates)."""
     run_cfg = config_module.validate(cfg)
     template, _ = load_template(run_cfg.template)
     mode = run_cfg.mode or config_module.load_mode(template.mode)
     chains = model_chains(run_cfg)
-    check_models(chains, run_cfg.for_training_data)
+    check_models(chains, run_cfg.for_training_data, need_keys)
     return Prepared(run_cfg, template, mode, chains)
 
 

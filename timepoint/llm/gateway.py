@@ -163,7 +163,7 @@ class ModelGateway:
             raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
                              f"(key {key[:12]}, {len(request.messages)} messages, last: "
                              f"{request.messages[-1]['content'][:120]!r})")
-        worst_in = request.prompt_chars() // 3 + 1
+        worst_in = request.prompt_chars() // 2 + 1  # tokenizers rarely spend more than a token per 2 chars
         self.budget.admit(price(model.card, worst_in, request.max_tokens), worst_in + request.max_tokens)
         started = time.perf_counter()
         try:
@@ -184,10 +184,10 @@ class ModelGateway:
     def _account(self, card: ModelCard, record: CallRecord, completion: Completion, started: float) -> None:
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
-        record.cost_usd = (completion.cost_usd if completion.cost_usd is not None
-                           else price(card, completion.tokens_in, completion.tokens_out))
+        at_card = price(card, completion.tokens_in, completion.tokens_out)
+        record.cost_usd = completion.cost_usd if completion.cost_usd is not None else at_card
         record.answer = completion.text
-        self.budget.spend(record.cost_usd, completion.tokens_in + completion.tokens_out)
+        self.budget.spend(record.cost_usd, completion.tokens_in + completion.tokens_out, at_card)
         self.on_call(record)
 
     async def close(self) -> None:

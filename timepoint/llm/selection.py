@@ -28,13 +28,13 @@ def training_safe_models() -> list[str]:
     return [name for name in group_options("model") if load_card(name, "model").training_safe]
 
 
-def check_models(chains: dict[str, list[ModelCard]], for_training_data: bool) -> None:
+def check_models(chains: dict[str, list[ModelCard]], for_training_data: bool, need_keys: bool = True) -> None:
     """Refuse, before any work, a model the run may not use or cannot reach."""
     cards = {c.name: c for chain in chains.values() for c in chain}.values()
     for card in cards:
         if for_training_data and not card.training_safe:
             raise UserError(f"for_training_data=true: model {card.name!r} ({card.license}) restricts training "
                             f"on its outputs; training-safe models: {', '.join(training_safe_models())}")
-        if card.api_key_required and not os.environ.get(card.api_key_env or ""):
+        if need_keys and card.api_key_required and not os.environ.get(card.api_key_env or ""):
             raise UserError(f"model {card.name!r} needs an API key in the environment variable "
                             f"{card.api_key_env}; set it, or run on the embedded model with model=local")
