@@ -4,7 +4,6 @@ serving the bundled SmolLM2 model."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys

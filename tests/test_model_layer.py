@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from test_bad_input import assert_refused
 
 from timepoint.config import validate
 from timepoint.llm.request import CallRecord
 from timepoint.llm.selection import model_chains
 from timepoint.paths import CONF_DIR
 from timepoint.progress import Progress
-from test_bad_input import assert_refused
 
 
 def composed(*overrides):
