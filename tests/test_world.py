@@ -67,7 +67,7 @@ def test_alignment_is_shared_over_union():
 
 
 def test_spoken_line_drops_name_prefix_and_run_on():
-    from timepoint.dialog.loop import spoken_line
+    from timepoint.dialog.graph import spoken_line
     names = ["Priya Raman", "Dale Kowalski"]
     assert spoken_line("Dale Kowalski:  We re-run it.\nPriya Raman: No time.", names) == "We re-run it."
     assert spoken_line("  Fine.\n\nBy five.  ", names) == "Fine. By five."

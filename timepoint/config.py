@@ -86,6 +86,8 @@ class DialogConfig(_Strict):
     min_turns: int = Field(ge=2)
     max_turns: int = Field(ge=2)
     max_participants: int = Field(ge=2)
+    quality_every: int = Field(0, ge=0, description="Surface checks every N turns (0: at the end only)")
+    semantic_check: bool = Field(True, description="A judge call scores each dialog that passes the surface checks")
 
     @model_validator(mode="after")
     def _ordered(self) -> DialogConfig:

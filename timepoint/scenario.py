@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .adprs import Envelope
 from .errors import UserError, describe
 from .paths import TEMPLATES_DIR
 
@@ -50,6 +51,7 @@ class RosterEntity(_Strict):
     goals: list[str] = []
     voice_guide: VoiceGuide | None = None
     speech_examples: list[str] = []
+    adprs: Envelope | None = Field(None, description="Activation waveform; sets how much a character engages")
 
     @property
     def display_name(self) -> str:

@@ -89,8 +89,8 @@ def _entity(roster: RosterEntity) -> Entity:
         id=roster.id, name=roster.display_name, type=roster.type, role=roster.role, title=roster.title or "",
         description=roster.description or "", traits=roster.personality_traits, goals=roster.goals,
         voice_guide=roster.voice_guide.model_dump() if roster.voice_guide else {},
-        speech_examples=roster.speech_examples, tensor=tensor, cognitive=cognitive_from_tensor(tensor),
-        physical=physical,
+        speech_examples=roster.speech_examples, adprs=roster.adprs, tensor=tensor,
+        cognitive=cognitive_from_tensor(tensor), physical=physical,
     )
 
 

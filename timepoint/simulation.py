@@ -17,6 +17,7 @@ from .world import (
     Timepoint,
     advance,
     alignment,
+    causal_ancestry,
     tensor_with_cognitive,
 )
 
@@ -45,6 +46,11 @@ class Simulation:
     def time_of(self, index: int) -> datetime:
         span = self.template.time
         return advance(span.start, span.resolution, span.step * index)
+
+    def ancestry(self, tp: Timepoint) -> set[str]:
+        """The ids of `tp` and every timepoint it descends from by `causal_parent`."""
+        by_id = {t.id: t for t in self.timepoints}
+        return causal_ancestry(by_id, tp)
 
     def add_timepoint(self, tp: Timepoint) -> None:
         self.timepoints.append(tp)
@@ -78,7 +84,7 @@ class Simulation:
             rel.alignment = alignment(self.known(a), self.known(b))
         entities = list(self.entities.values())
         self.store.save_entities(entities)
-        self.store.save_relationships(list(self.relationships.values()))
+        self.store.save_relationships(list(self.relationships.values()), tp.id)
         self.store.snapshot_states(tp.id, tp.index, entities, counts)
         self.fire("M6", "state_snapshot", tp.id)
         self.fire("M13", "alignment", tp.id)

@@ -72,10 +72,27 @@ MIGRATIONS = [
         timepoint_id TEXT, created_at TEXT
     );
     """,
+    """
+    ALTER TABLE entities ADD COLUMN mind TEXT;
+    ALTER TABLE relationships ADD COLUMN interactions INTEGER DEFAULT 0;
+    ALTER TABLE turns ADD COLUMN dialog_move TEXT;
+    ALTER TABLE turns ADD COLUMN move_target TEXT;
+    ALTER TABLE dialogs ADD COLUMN ending TEXT;
+    ALTER TABLE dialogs ADD COLUMN mood TEXT;
+    ALTER TABLE dialogs ADD COLUMN quality_score REAL;
+    ALTER TABLE dialogs ADD COLUMN quality_passed INTEGER;
+    ALTER TABLE dialogs ADD COLUMN quality_checks TEXT;
+    ALTER TABLE dialogs ADD COLUMN semantic TEXT;
+    ALTER TABLE dialogs ADD COLUMN voice_distinctiveness REAL;
+    CREATE TABLE relationship_states (
+        run_id TEXT, entity_a TEXT, entity_b TEXT, timepoint_id TEXT, trust REAL, alignment REAL,
+        interactions INTEGER, PRIMARY KEY (run_id, entity_a, entity_b, timepoint_id)
+    );
+    """,
 ]
 
-_TABLES = ("runs", "entities", "entity_states", "relationships", "timepoints", "causal_edges",
-           "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage")
+_TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timepoints",
+           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage")
 
 
 def now_iso() -> str:
@@ -127,17 +144,23 @@ class RunStore:
     def save_entities(self, entities: list[Entity]) -> None:
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, e.id, e.name, e.type, e.role, e.title, e.description, json.dumps(e.traits),
                   json.dumps(e.goals), json.dumps(e.voice_guide), json.dumps(e.speech_examples), e.resolution,
-                  e.tensor.model_dump_json(), e.cognitive.model_dump_json(), e.physical.model_dump_json())
-                 for e in entities])
+                  e.tensor.model_dump_json(), e.cognitive.model_dump_json(), e.physical.model_dump_json(),
+                  e.mind.model_dump_json()) for e in entities])
 
-    def save_relationships(self, relationships: list[Relationship]) -> None:
+    def save_relationships(self, relationships: list[Relationship], timepoint_id: str | None = None) -> None:
+        """Current relationships; with a timepoint, also their state there (M13 trajectories)."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?, ?)",
-                [(self.run_id, r.a, r.b, r.type, r.trust, r.alignment) for r in relationships])
+                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, r.a, r.b, r.type, r.trust, r.alignment, r.interactions) for r in relationships])
+            if timepoint_id:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO relationship_states VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(self.run_id, r.a, r.b, timepoint_id, r.trust, r.alignment, r.interactions)
+                     for r in relationships])
 
     def save_timepoint(self, tp: Timepoint) -> None:
         with self.db:
@@ -151,14 +174,17 @@ class RunStore:
 
     def save_dialog(self, dialog: Dialog) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO dialogs VALUES (?, ?, ?, ?, ?, ?)",
-                            (self.run_id, dialog.id, dialog.timepoint_id, json.dumps(dialog.participants),
-                             dialog.summary, len(dialog.turns)))
+            self.db.execute(
+                "INSERT OR REPLACE INTO dialogs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, dialog.id, dialog.timepoint_id, json.dumps(dialog.participants), dialog.summary,
+                 len(dialog.turns), dialog.ending, dialog.mood, dialog.quality_score,
+                 None if dialog.quality_passed is None else int(dialog.quality_passed),
+                 json.dumps(dialog.quality_checks), json.dumps(dialog.semantic), dialog.voice_distinctiveness))
             self.db.executemany(
-                "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, dialog.id, t.index, t.speaker, t.content, t.emotional_tone,
-                  json.dumps(t.knowledge_references), json.dumps(t.params, sort_keys=True))
-                 for t in dialog.turns])
+                  json.dumps(t.knowledge_references), json.dumps(t.params, sort_keys=True), t.dialog_move,
+                  t.move_target) for t in dialog.turns])
 
     def add_exposures(self, events: list[ExposureEvent]) -> None:
         with self.db:

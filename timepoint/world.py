@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .adprs import Envelope
+
 RESOLUTIONS = ["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
 
 # Behaviour vector layout and the trait words that push each dimension high or low.
@@ -108,6 +110,49 @@ def tensor_with_cognitive(t: TTMTensor, cog: CognitiveState, knowledge_count: in
     return t.model_copy(update={"context": [round(_clamp(v, 0, 1), 4) for v in context]})
 
 
+class Memory(BaseModel):
+    summary: str
+    emotional_residue: str
+    salience: float
+    timepoint_id: str
+
+
+class Topic(BaseModel):
+    """Something a character keeps coming back to (M15 rumination)."""
+
+    topic: str
+    intensity: float = Field(ge=0, le=1)
+    recurrence: int = 1
+
+
+class Unspoken(BaseModel):
+    """Something a character holds back; it presses harder each dialog it stays unsaid."""
+
+    content: str
+    urgency: float = Field(0.3, ge=0, le=1)
+    first_formed: str
+
+
+class Attempt(BaseModel):
+    """One tactic a character tried on someone in a dialog, and how it landed (M13 arc ledger)."""
+
+    timepoint_id: str
+    tactic: str
+    target: str
+    outcome: str
+
+
+class Mind(BaseModel):
+    """What lives behind the words: memory, preoccupations, what is held back, the arc so far."""
+
+    memory: list[Memory] = []
+    rumination: list[Topic] = []
+    unspoken: list[Unspoken] = []
+    suppressed: list[str] = []
+    attempts: list[Attempt] = []
+    trust_ledger: dict[str, float] = {}
+
+
 class Entity(BaseModel):
     id: str
     name: str
@@ -120,6 +165,8 @@ class Entity(BaseModel):
     voice_guide: dict = {}
     speech_examples: list[str] = []
     resolution: str = "dialog"
+    adprs: Envelope | None = None
+    mind: Mind = Mind()
     tensor: TTMTensor
     cognitive: CognitiveState = CognitiveState()
     physical: PhysicalState = PhysicalState()
@@ -131,6 +178,7 @@ class Relationship(BaseModel):
     type: str = "neutral"
     trust: float = Field(0.5, ge=0, le=1)
     alignment: float = Field(0.0, ge=-1, le=1)
+    interactions: int = 0
 
 
 ExposureType = Literal["initial", "experienced", "told", "learned", "expectation", "concern"]
@@ -175,6 +223,8 @@ class Turn(BaseModel):
     content: str
     emotional_tone: str = "neutral"
     knowledge_references: list[str] = []
+    dialog_move: str = "direct_statement"
+    move_target: str | None = None
     params: dict = {}
 
 
@@ -184,6 +234,13 @@ class Dialog(BaseModel):
     participants: list[str]
     turns: list[Turn] = []
     summary: str = ""
+    ending: str = "natural_pause"
+    mood: str = "neutral"
+    quality_score: float | None = None
+    quality_passed: bool | None = None
+    quality_checks: dict = {}
+    semantic: dict = {}
+    voice_distinctiveness: float | None = None
 
 
 def advance(start: datetime, resolution: str, steps: int) -> datetime:
@@ -207,3 +264,20 @@ RELATIONSHIP_TRUST = {
     "ally": 0.9, "friend": 0.8, "colleague": 0.7, "acquaintance": 0.5, "neutral": 0.3, "rival": 0.2,
     "enemy": 0.1, "mentor": 0.85, "student": 0.75, "family": 0.95, "other": 0.5,
 }
+
+
+def causal_ancestry(timepoints: dict[str, Timepoint], tp: Timepoint) -> set[str]:
+    """`tp` and all its causal ancestors, following `causal_parent` (cycles cannot loop)."""
+    seen: set[str] = set()
+    current: Timepoint | None = tp
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        current = timepoints.get(current.causal_parent) if current.causal_parent else None
+    return seen
+
+
+def visible_to(events: list[ExposureEvent], ancestry: set[str]) -> list[ExposureEvent]:
+    """What a character may draw on at a timepoint: knowledge from before the run, or from the
+    timepoint itself and its causal ancestors. In PORTAL and BRANCHING runs, later-generated
+    timepoints can be earlier in the story or on another branch: they are not visible."""
+    return [e for e in events if e.timepoint_id.startswith("pre_") or e.timepoint_id in ancestry]

@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model
 
 from ..config import DialogConfig
-from ..dialog.effects import outcome_schema, record_outcome, update_emotions
-from ..dialog.loop import TurnDraft, run_dialog, turn_bounds
+from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
+from ..dialog.graph import SemanticCheck, TurnDraft, run_dialog, steering_schema
 from ..dialog.prompts import spoken_time, transcript
+from ..dialog.structure import turn_bounds
 from ..estimate import PlannedCall
 from ..scenario import Template
 from ..scene import EntityFill
@@ -29,7 +30,8 @@ def next_event_schema(entity_ids: list[str]) -> type[BaseModel]:
         "NextEvent",
         event=(str, Field(max_length=400, description="What happens now, concretely, in one or two sentences")),
         causal_link=(str, Field(max_length=240, description="Why this follows from what just happened")),
-        entities_present=(list[Literal[tuple(entity_ids)]], Field(min_length=2, max_length=len(entity_ids))),
+        entities_present=(list[Literal[tuple(entity_ids)]],
+                          Field(min_length=2, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
         importance=(Literal[tuple(IMPORTANCE)], Field(description="How much this moment matters to the story")),
     )
 
@@ -49,6 +51,11 @@ async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Di
                                     "What happens next, and who is present?"},
     ], next_event_schema(ids), temperature=0.7, frequency_penalty=0.3)
     present = list(dict.fromkeys(reply.entities_present))
+    for eid in parent.entities_present:  # a model that repeats a name still means two people
+        if len(present) >= 2:
+            break
+        if eid not in present:
+            present.append(eid)
     return Timepoint(id=f"tp_{index:03d}", index=index, timestamp=when, event=reply.event,
                      entities_present=present, causal_parent=parent.id, causal_link=reply.causal_link,
                      importance=IMPORTANCE[reply.importance])
@@ -66,14 +73,17 @@ def plan(template: Template, dialog: DialogConfig) -> list[PlannedCall]:
     participants = min(len(template.entities), dialog.max_participants)
     lo, hi = turn_bounds(participants, False, dialog)
     turns = (lo + hi) / 2
-    roster = max(len(e.model_dump_json()) for e in template.entities) + 1200  # sheet plus what they learn
+    roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
     history = 150 * min(turns, 8) / 2
-    steps = template.timepoints - 1
+    ids = [e.id for e in template.entities]
+    dialogs, steps = template.timepoints, template.timepoints - 1
     calls += [
-        PlannedCall("steering", steps, premise + 1600, next_event_schema([e.id for e in template.entities])),
-        PlannedCall("dialog", turns * template.timepoints, roster + 400 + history, TurnDraft),
-        PlannedCall("extraction", template.timepoints, 150 * turns + 400,
-                    outcome_schema([e.id for e in template.entities])),
+        PlannedCall("steering", steps, premise + 1600, next_event_schema(ids)),
+        PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
+        PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
+        PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
+        PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
+        PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
     ]
     return calls
 
@@ -105,9 +115,7 @@ async def run(sim: Simulation) -> None:
         dialog = None
         if len(participants) >= 2:
             dialog = await run_dialog(sim, tp, participants)
-            await record_outcome(sim, tp, dialog)
-            for pid in participants:
-                update_emotions(sim.entities[pid], dialog)
+            await after_dialog(sim, tp, dialog)
             sim.store.save_dialog(dialog)
             log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
         sim.snapshot(tp)

@@ -59,9 +59,14 @@ def _fill(schema: dict, root: dict, rng: random.Random, words: list[str]):
         props = schema.get("properties", {})
         return {name: _fill(sub, root, rng, words) for name, sub in props.items()}
     if kind == "array":
-        lo = schema.get("minItems", 1)
-        hi = max(lo, min(schema.get("maxItems", 3), 3))
-        return [_fill(schema.get("items", {}), root, rng, words) for _ in range(rng.randint(lo, hi))]
+        cap = schema.get("maxItems", 3)
+        lo = min(schema.get("minItems", 1), cap)
+        hi = max(lo, min(cap, 3))
+        count = rng.randint(lo, hi)
+        items = _resolve(schema.get("items", {}), root)
+        if schema.get("uniqueItems") and "enum" in items:
+            return rng.sample(items["enum"], min(count, len(items["enum"])))
+        return [_fill(items, root, rng, words) for _ in range(count)]
     if kind == "string":
         return _sentence(rng, words, schema.get("maxLength"))
     if kind == "integer":

@@ -1,0 +1,138 @@
+"""The Fourth Wall: two layers of context per character and turn (reference §5.3).
+
+The back layer shapes how the character speaks and is never to be voiced; the front layer is
+what the character may draw on: knowledge visible from this point of the timeline, relationships
+in words, presented emotion, body, scene, and the roster's voice guide and speech examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..adprs import band, phi
+from ..simulation import Simulation
+from ..world import Entity, ExposureEvent, Timepoint, visible_to
+from .archetypes import PROFILES, archetype_of
+from .prompts import mood_words, spoken_time
+
+KNOWLEDGE_CAP = {"tensor_only": 5, "scene": 8, "graph": 12, "dialog": 16, "trained": 20, "full_detail": 20}
+KNOWLEDGE_SHOWN = 10
+
+
+@dataclass
+class FourthWall:
+    back: str
+    front: str
+    knowledge: list[ExposureEvent]   # what the front layer shows, for checks and tests
+    phi: float | None
+
+
+def visible_knowledge(sim: Simulation, entity: Entity, tp: Timepoint) -> list[ExposureEvent]:
+    """Up to the resolution's cap: most confident first, then most recent."""
+    events = visible_to(sim.exposures.get(entity.id, []), sim.ancestry(tp))
+    ranked = sorted(events, key=lambda e: (-e.confidence, -e.timestamp.timestamp()))
+    return ranked[:KNOWLEDGE_CAP.get(entity.resolution, 16)]
+
+
+def withheld(sim: Simulation, entity: Entity, tp: Timepoint, participants: list[str]) -> list[str]:
+    """Information asymmetry: what this character knows that no one else here does (60-char prefix)."""
+    others = {e.information[:60] for p in participants if p != entity.id
+              for e in visible_knowledge(sim, sim.entities[p], tp)}
+    return [e.information for e in visible_knowledge(sim, entity, tp)
+            if e.event_type != "experienced" and e.information[:60] not in others]
+
+
+def relationship_words(trust: float, alignment: float, interactions: int) -> str:
+    feeling = ("deep trust" if trust > 0.8 else "general trust" if trust > 0.6 else "caution" if trust > 0.4
+               else "wariness" if trust > 0.2 else "distrust")
+    views = (", and you see things much the same way" if alignment > 0.5
+             else ", and you see things very differently" if alignment < -0.5 else "")
+    history = ("you know each other well" if interactions > 10 else "you have talked several times"
+               if interactions > 3 else "you have barely spoken" if interactions == 0 else "you have talked")
+    return f"you feel {feeling}{views}; {history}"
+
+
+def body_words(e: Entity) -> str:
+    p = e.physical
+    notes = [text for cond, text in [
+        (p.pain > 0.5, "in considerable pain"), (0.2 < p.pain <= 0.5, "in some discomfort"),
+        (p.health < 0.5, "unwell"), (0.5 <= p.health < 0.8, "not at full health"),
+        (p.stamina < 0.3, "physically exhausted"), (p.fever > 38.5, "feverish"),
+        (p.mobility < 0.5 and e.type == "human", "moving with difficulty"),
+    ] if cond]
+    return ", ".join(notes)
+
+
+def _voice(e: Entity) -> str:
+    g = e.voice_guide
+    lines = [text for key, text in [
+        ("sentence_length", f"Sentence length: {g.get('sentence_length')}."),
+        ("verbal_tics", f"Verbal habits: {', '.join(g.get('verbal_tics') or [])}."),
+        ("never_says", f"Never says: {', '.join(g.get('never_says') or [])}."),
+        ("disagreement_style", f"When disagreeing: {g.get('disagreement_style')}."),
+        ("specificity_anchors", f"Refers to specifics like: {', '.join(g.get('specificity_anchors') or [])}."),
+    ] if g.get(key)]
+    if e.speech_examples:
+        lines.append("How you sound:\n" + "\n".join(f'- "{s}"' for s in e.speech_examples[:3]))
+    return "\n".join(lines)
+
+
+def _back(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str], value: float | None) -> str:
+    c, b = e.cognitive, e.tensor.behavior
+    archetype = archetype_of(e.title, e.description)
+    profile = PROFILES.get(archetype or "")
+    held = withheld(sim, e, tp, participants)[:3]
+    urgent = [u.content for u in e.mind.unspoken if u.urgency > 0.4][:3]
+    failed = [a for a in e.mind.attempts if a.outcome in ("dismissed", "ignored")][-2:]
+    cold = [sim.entities[k].name for k, v in e.mind.trust_ledger.items() if v < -0.2 and k in sim.entities]
+    lines = [
+        "BACK LAYER: shapes how you speak. Never say any of this aloud.",
+        f"True state: valence {c.valence:+.2f}, arousal {c.arousal:.2f}, energy {c.energy:.0f}.",
+        f"Temperament: openness {b[0]:.2f}, conscientiousness {b[1]:.2f}, extraversion {b[2]:.2f}, "
+        f"agreeableness {b[3]:.2f}, neuroticism {b[4]:.2f}, risk tolerance {b[5]:.2f}.",
+        f"Activation φ {value:.2f} ({band(value)})" if value is not None else "",
+        f"Timeline position: timepoint {tp.index + 1} of {sim.template.timepoints}.",
+        "You know, and they do not: " + "; ".join(held) if held else "",
+        "Pressing to be said: " + "; ".join(urgent) if urgent else "",
+        "You held back: " + "; ".join(e.mind.suppressed[-3:]) if e.mind.suppressed else "",
+        "Preoccupied with: " + "; ".join(t.topic for t in e.mind.rumination if t.intensity > 0.5)
+        if any(t.intensity > 0.5 for t in e.mind.rumination) else "",
+        "Tactics that failed: " + "; ".join(f"{a.tactic} on {a.target} ({a.outcome})" for a in failed)
+        if failed else "",
+        f"You no longer trust: {', '.join(cold)}." if cold else "",
+        (f"How you argue ({archetype.replace('_', ' ')}): {profile['argument_style']}; when you disagree you "
+         f"{profile['disagreement_pattern']}; you never {profile['never_does']}; signature: "
+         f"{profile['signature_moves']}. Never sound like: \"{profile['voice_anti_exemplar']}\"") if profile else "",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def _front(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
+           knowledge: list[ExposureEvent]) -> str:
+    rels = []
+    for p in participants:
+        if p != e.id:
+            r = sim.relationships[tuple(sorted((e.id, p)))]
+            rels.append(f"- {sim.entities[p].name} ({sim.entities[p].title}): "
+                        f"{relationship_words(r.trust, r.alignment, r.interactions)}")
+    body = body_words(e)
+    lines = [
+        f"You are {e.name}" + (f", {e.title}" if e.title else "") + f". {e.description}",
+        f"Personality: {', '.join(e.traits)}." if e.traits else "",
+        f"Goals: {'; '.join(e.goals)}." if e.goals else "",
+        _voice(e),
+        "What you know:\n" + "\n".join(f"- {k.information} (from {k.source}, {k.confidence:.1f})"
+                                       for k in knowledge[:KNOWLEDGE_SHOWN]),
+        "The people here:\n" + "\n".join(rels) if rels else "",
+        f"You appear {mood_words(e.cognitive)}" + (f"; you are {body}." if body else "."),
+        f"Scene: {sim.location}, {spoken_time(tp.timestamp)}. {tp.event}",
+    ]
+    return "\n\n".join(line for line in lines if line)
+
+
+def fourth_wall(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str]) -> FourthWall:
+    value = phi(e.adprs, tp.timestamp) if e.adprs else None
+    knowledge = visible_knowledge(sim, e, tp)
+    return FourthWall(back=_back(sim, e, tp, participants, value), front=_front(sim, e, tp, participants, knowledge),
+                      knowledge=knowledge, phi=value)
+

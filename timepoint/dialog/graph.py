@@ -1,0 +1,310 @@
+"""The dialog engine (M11): a LangGraph loop of steering → character → quality gate.
+
+Steering picks who speaks and how (one of eight moves), shifts the mood, can hold a speaker back
+and ends the dialog; each character writes exactly one turn through its own model call, with its
+own persona parameters; the gate rejects a repeated or hedged turn once, and at the end scores the
+dialog with the surface heuristics and a semantic check.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, Field, create_model
+
+from ..simulation import Simulation
+from ..world import Dialog, Timepoint, Turn
+from .context import fourth_wall, withheld
+from .persona import persona_params
+from .prompts import mood_words, transcript
+from .quality import opens_with_hedge, surface_quality, voice_distinctiveness
+from .structure import Structure, fallback_speaker, plan_structure
+
+log = logging.getLogger(__name__)
+
+TONES = ("calm", "warm", "confident", "hopeful", "neutral", "tense", "anxious", "defensive",
+         "frustrated", "angry", "sarcastic")
+MOVES = ("direct_statement", "deflection", "strategic_question", "alliance_signal", "silence",
+         "partial_disclosure", "status_move", "humor")
+MOVE_INSTRUCTIONS = {
+    "direct_statement": "Say plainly what you think{to}.",
+    "deflection": "Deflect{from_} without answering the point.",
+    "strategic_question": "Ask{of} a question that serves your goal.",
+    "alliance_signal": "Signal{to} that you are on their side, for your own reasons.",
+    "partial_disclosure": "Reveal part of what you know, not all of it.",
+    "status_move": "Assert your standing{over}.",
+    "humor": "Use dry humour to shift the pressure.",
+}
+LEVELS = {"poor": 0.2, "fair": 0.45, "good": 0.7, "excellent": 0.9}
+AI_PATTERNS = ("hedging", "consensus_drift", "therapy_speak", "repetition", "exposition_dump", "generic_phrasing",
+               "rhetorical_triplets")
+DISCIPLINE = ("Voice discipline: plain verbs; no inflated words; no chains of -ing phrases; at most one hedge; "
+              "no filler; no lists of three; never narrate or describe actions; no name prefix.")
+
+
+def turn_schema(max_chars: int) -> type[BaseModel]:
+    """One spoken line; its length cap follows the speaker's persona max_tokens."""
+    return create_model(
+        "TurnDraft",
+        content=(str, Field(min_length=1, max_length=max_chars, description="The spoken line")),
+        emotional_tone=(Literal[TONES], ...),
+        knowledge_references=(list[str], Field(default=[], max_length=2)),
+    )
+
+
+TurnDraft = turn_schema(240)
+
+
+def steering_schema(participants: list[str]) -> type[BaseModel]:
+    who = Literal[tuple(participants)]
+    return create_model(
+        "SteeringDecision",
+        next_speaker=(who, ...),
+        dialog_move=(Literal[MOVES], ...),
+        move_target=(Literal[tuple(participants) + ("everyone",)], ...),
+        move_rationale=(str, Field(max_length=160)),
+        mood_shift=(Literal["escalate", "de-escalate", "maintain"], ...),
+        suppress_speaker=(list[who], Field(default=[], max_length=max(0, len(participants) - 2))),
+        end_dialog=(bool, ...),
+    )
+
+
+class SemanticCheck(BaseModel):
+    narrative_advancement: Literal[tuple(LEVELS)]
+    conflict_specificity: Literal[tuple(LEVELS)]
+    voice_distinctiveness: Literal[tuple(LEVELS)]
+    naturalness: Literal[tuple(LEVELS)]
+    ai_patterns: list[Literal[AI_PATTERNS]] = Field(default=[], max_length=4)
+
+
+class DialogState(TypedDict):
+    turns: list[Turn]
+    steps: int
+    mood: str
+    speaker: str | None
+    move: str
+    target: str | None
+    barred: list[str]
+    impulses: list[tuple[str, str]]
+    produced: bool
+    retry: bool
+    retried: bool
+    hint: str | None
+    ended: bool
+    quality: dict
+
+
+def spoken_line(text: str, names: list[str]) -> str:
+    """The speaker's own line: models sometimes prefix a name or run on into the transcript
+    ("... Name: ..."); drop the prefix and cut at the run-on."""
+    text = text.strip()
+    for name in names:
+        if text.startswith(f"{name}:"):
+            text = text[len(name) + 1:]
+    for name in names:
+        cut = text.find(f"{name}:", 1)
+        if cut > 0:
+            text = text[:cut]
+    return " ".join(text.split())
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", text.lower()).strip()
+
+
+def _turn_problem(turns: list[Turn]) -> str | None:
+    """Why the newest turn should be written again, if it should."""
+    last, earlier = turns[-1], turns[:-1]
+    if any(_normal(t.content) == _normal(last.content) for t in earlier):
+        return "That line repeats something already said. Say something new."
+    if opens_with_hedge(last.content) and any(opens_with_hedge(t.content) for t in earlier):
+        return "Do not open with a hedge or a pleasantry. Start with your point."
+    return None
+
+
+class DialogEngine:
+    """One dialog at one timepoint among the given participants."""
+
+    def __init__(self, sim: Simulation, tp: Timepoint, participants: list[str]):
+        self.sim, self.tp, self.participants = sim, tp, participants
+        self.names = {p: sim.entities[p].name for p in participants}
+        self.structure: Structure = plan_structure([sim.entities[p] for p in participants], sim.config.dialog)
+        graph = StateGraph(DialogState)
+        graph.add_node("steering", self.steering)
+        graph.add_node("character", self.character)
+        graph.add_node("quality_gate", self.quality_gate)
+        graph.add_edge(START, "steering")
+        graph.add_conditional_edges("steering", lambda s: "quality_gate" if s["ended"] else "character",
+                                    ["character", "quality_gate"])
+        graph.add_edge("character", "quality_gate")
+        graph.add_conditional_edges("quality_gate", self.route, ["steering", "character", END])
+        self.graph = graph.compile()
+
+    @property
+    def step_limit(self) -> int:
+        """Steering steps allowed: every turn, plus a few silences."""
+        return self.structure.max_turns + 3
+
+    @property
+    def recursion_limit(self) -> int:
+        """Per step at most steering, character, gate, and one retry of character and gate."""
+        return 5 * self.step_limit + 5
+
+    async def run(self) -> Dialog:
+        start: DialogState = {"turns": [], "steps": 0, "mood": "neutral", "speaker": None,
+                              "move": "direct_statement", "target": None, "barred": [], "impulses": [],
+                              "produced": False, "retry": False, "retried": False, "hint": None,
+                              "ended": False, "quality": {}}
+        final = await self.graph.ainvoke(start, {"recursion_limit": self.recursion_limit})
+        q = final["quality"]
+        dialog = Dialog(id=f"dialog_{self.tp.id}", timepoint_id=self.tp.id, participants=self.participants,
+                        turns=final["turns"], mood=final["mood"], ending=self.structure.ending,
+                        quality_score=q.get("score"), quality_passed=q.get("passed"),
+                        quality_checks=q.get("checks", {}), semantic=q.get("semantic", {}),
+                        voice_distinctiveness=q.get("voice"))
+        for speaker, impulse in final["impulses"]:
+            mind = self.sim.entities[speaker].mind
+            mind.suppressed = (mind.suppressed + [impulse])[-10:]
+        self.sim.fire("M11", "dialog", self.tp.id)
+        return dialog
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    async def steering(self, state: DialogState) -> dict:
+        turns, s = state["turns"], self.structure
+        if len(turns) >= s.max_turns or state["steps"] >= self.step_limit:
+            return {"ended": True}
+        decision = await self.sim.gateway.structured("steering", self._steering_messages(state),
+                                                     steering_schema(self.participants), temperature=0.3)
+        if decision.end_dialog and len(turns) >= s.min_turns:
+            return {"ended": True, "steps": state["steps"] + 1}
+        barred = set(state["barred"])
+        speaker = decision.next_speaker
+        if speaker in barred or (turns and speaker == turns[-1].speaker):
+            speaker = fallback_speaker(self.sim.rng, self.participants, turns, barred)
+        move = decision.dialog_move
+        steps_left = self.step_limit - state["steps"] - 1
+        if move == "silence" and (state["move"] == "silence" or steps_left <= s.min_turns - len(turns)):
+            move = "direct_statement"  # no silence twice running, nor when turns are needed to reach the minimum
+        mood = {"escalate": "escalating", "de-escalate": "de-escalating"}.get(decision.mood_shift, state["mood"])
+        impulses = state["impulses"] + [(p, f"held back by the room at {self.tp.id}")
+                                        for p in decision.suppress_speaker if p != speaker]
+        target = decision.move_target if decision.move_target in self.participants else None
+        held_back = [p for p in decision.suppress_speaker if p != speaker]
+        return {"speaker": speaker, "move": move, "target": target, "mood": mood,
+                "barred": held_back + ([speaker] if move == "silence" else []), "impulses": impulses,
+                "steps": state["steps"] + 1, "hint": None, "retried": False, "produced": False}
+
+    async def character(self, state: DialogState) -> dict:
+        speaker = self.sim.entities[state["speaker"]]
+        if state["move"] == "silence":
+            return {"impulses": state["impulses"] + [(speaker.id, f"chose silence at {self.tp.id}")],
+                    "produced": False}
+        turns = state["turns"]
+        wall = fourth_wall(self.sim, speaker, self.tp, self.participants)
+        params = persona_params(speaker.cognitive.arousal, speaker.cognitive.energy, speaker.tensor.behavior,
+                                len(turns), self.structure.max_turns, wall.phi)
+        messages = self._character_messages(state, wall)
+        draft = await self.sim.gateway.structured(
+            "dialog", messages, turn_schema(2 * params.max_tokens), temperature=params.temperature,
+            top_p=params.top_p, max_tokens=params.max_tokens + 64, frequency_penalty=params.frequency_penalty,
+            presence_penalty=params.presence_penalty)
+        line = spoken_line(draft.content, list(self.names.values())) or "..."
+        turn = Turn(index=len(turns), speaker=speaker.id, content=line, emotional_tone=draft.emotional_tone,
+                    knowledge_references=draft.knowledge_references, dialog_move=state["move"],
+                    move_target=state["target"], params=params.as_dict())
+        return {"turns": turns + [turn], "produced": True, "retry": False}
+
+    async def quality_gate(self, state: DialogState) -> dict:
+        turns = state["turns"]
+        if state["ended"]:
+            return {"quality": await self._final_quality(turns)}
+        produced = state["produced"]
+        problem = _turn_problem(turns) if produced else None
+        every = self.sim.config.dialog.quality_every
+        if produced and not problem and every and len(turns) % every == 0:
+            window = surface_quality(turns[-every:])
+            if not window.passed:
+                problem = f"The conversation is getting stilted ({', '.join(window.failed)}). Break the pattern."
+        if problem and not state["retried"]:
+            return {"turns": turns[:-1], "retry": True, "retried": True, "hint": problem, "produced": False}
+        return {"retry": False}
+
+    def route(self, state: DialogState) -> str:
+        if state["ended"]:
+            return END
+        return "character" if state["retry"] else "steering"
+
+    # -- prompts and scores -------------------------------------------------------------
+
+    def _steering_messages(self, state: DialogState) -> list[dict]:
+        sim, turns, s = self.sim, state["turns"], self.structure
+        people = []
+        for p in self.participants:
+            e = sim.entities[p]
+            urgent = sum(u.urgency > 0.4 for u in e.mind.unspoken)
+            failed = next((a for a in reversed(e.mind.attempts) if a.outcome in ("dismissed", "ignored")), None)
+            people.append(
+                f"- {p} ({e.name}, {e.title}): goals {'; '.join(e.goals) or 'unstated'}; seems "
+                f"{mood_words(e.cognitive)}; holds {len(withheld(sim, e, self.tp, self.participants))} things "
+                f"the others do not know; {urgent} urgent unspoken"
+                + (f"; last failed tactic {failed.tactic}" if failed else "")
+                + ("; may stay silent" if p in s.silent else ""))
+        recent = "\n".join(f"{t.speaker} [{t.dialog_move}]: {t.content}" for t in turns[-6:]) or "(no one yet)"
+        tactics = ", ".join(t.dialog_move for t in turns[-5:]) or "none"
+        quiet = [self.names[p] for p in state["barred"]]
+        last = turns[-1].speaker if turns else "nobody"
+        rules = ("Choose who would really speak next and how. Avoid round-robin order; never pick the last "
+                 f"speaker ({last}); switch tactics after a dismissal; end the dialog when the goals are met "
+                 f"or it has run its course, and lean toward ending after {s.min_turns} turns. "
+                 f"Moves: {', '.join(MOVES)}. Answer in JSON.")
+        user = (f"Scene: {self.tp.event}\nPeople:\n" + "\n".join(people) +
+                f"\n\nMood: {state['mood']}. Turns so far: {len(turns)} (aim for {s.min_turns}-{s.max_turns}). "
+                f"This conversation tends toward: {s.ending.replace('_', ' ')}.\nRecent moves: {tactics}\n"
+                f"Step {state['steps'] + 1}." + (f" Holding back now: {', '.join(quiet)}." if quiet else "") +
+                f"\nLast lines:\n{recent}")
+        return [{"role": "system", "content": "You direct a multi-party conversation. " + rules},
+                {"role": "user", "content": user}]
+
+    def _character_messages(self, state: DialogState, wall) -> list[dict]:
+        speaker, turns = self.sim.entities[state["speaker"]], state["turns"]
+        target = self.names.get(state["target"] or "", "")
+        instruction = MOVE_INSTRUCTIONS.get(state["move"], "Say what you think.").format(
+            to=f" to {target}" if target else "", from_=f" {target}" if target else "",
+            of=f" {target}" if target else "", over=f" over {target}" if target else "")
+        earlier = transcript(self.sim, turns)
+        ask = (f"Conversation so far:\n{earlier}\n\n" if earlier else "You speak first.\n\n") + \
+            f"The mood is {state['mood']}. Turn {len(turns) + 1} of about {self.structure.max_turns}.\n" \
+            f"Your move: {instruction}" + (f"\n{state['hint']}" if state["hint"] else "") + \
+            f"\nWhat do you, {speaker.name}, say next? Answer in JSON with content, emotional_tone " \
+            "and knowledge_references."
+        return [{"role": "system", "content": f"{wall.front}\n\n{wall.back}\n\n{DISCIPLINE}"},
+                {"role": "user", "content": ask}]
+
+    async def _final_quality(self, turns: list[Turn]) -> dict:
+        if not turns:
+            return {}
+        surface = surface_quality(turns)
+        result = {"score": surface.score, "passed": surface.passed, "checks": surface.checks,
+                  "voice": voice_distinctiveness(turns)}
+        if surface.passed and self.sim.config.dialog.semantic_check:
+            check = await self.sim.gateway.structured("judge", [
+                {"role": "system", "content": "You judge a dialog written for a fine-tuning dataset. Rate each "
+                                              "dimension and flag machine-like patterns. Answer in JSON."},
+                {"role": "user", "content": f"Scene: {self.tp.event}\n\n{transcript(self.sim, turns, 40)}"},
+            ], SemanticCheck, temperature=0.1)
+            scores = {k: LEVELS[getattr(check, k)] for k in
+                      ("narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
+            semantic_ok = all(v >= 0.4 for v in scores.values()) and len(check.ai_patterns) < 2
+            result["semantic"] = {**scores, "ai_patterns": check.ai_patterns, "passed": semantic_ok}
+            result["passed"] = semantic_ok
+        log.info("Dialog quality check: score=%.2f", result["score"])
+        log.info("Voice distinctiveness score: %.2f", result["voice"])
+        return result
+
+
+async def run_dialog(sim: Simulation, tp: Timepoint, participants: list[str]) -> Dialog:
+    return await DialogEngine(sim, tp, participants).run()
