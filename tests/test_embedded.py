@@ -51,6 +51,11 @@ def test_default_command_runs_end_to_end_on_the_embedded_model(timepoint):
     db = sqlite3.connect(result.run_dir / "run.db")
     providers = {r[0] for r in db.execute("SELECT DISTINCT provider FROM llm_calls")}
     assert providers == {"local"}
+    roles = {r[0] for r in db.execute("SELECT DISTINCT role FROM llm_calls")}
+    assert {"steering", "dialog", "extraction", "summary"} <= roles  # the graph and the post-dialog stage
+    for score, voice in db.execute("SELECT quality_score, voice_distinctiveness FROM dialogs"):
+        assert 0 <= score <= 1 and 0 <= voice <= 1
+    assert "Dialog quality check: score=" in result.stdout + result.stderr
     assert db.execute("SELECT SUM(tokens_out) FROM llm_calls WHERE cached = 0").fetchone()[0] > 0
     for line in (result.run_dir / "training.jsonl").open():
         record = json.loads(line)

@@ -193,6 +193,7 @@ class DialogEngine:
         impulses = state["impulses"] + [(p, f"held back by the room at {self.tp.id}")
                                         for p in decision.suppress_speaker if p != speaker]
         target = decision.move_target if decision.move_target in self.participants else None
+        target = None if target == speaker else target
         held_back = [p for p in decision.suppress_speaker if p != speaker]
         return {"speaker": speaker, "move": move, "target": target, "mood": mood,
                 "barred": held_back + ([speaker] if move == "silence" else []), "impulses": impulses,
@@ -270,19 +271,26 @@ class DialogEngine:
                 {"role": "user", "content": user}]
 
     def _character_messages(self, state: DialogState, wall) -> list[dict]:
+        """Direction goes in the system message; the user message is only the conversation and the ask,
+        which keeps models from reading the direction back as dialog."""
         speaker, turns = self.sim.entities[state["speaker"]], state["turns"]
         target = self.names.get(state["target"] or "", "")
         instruction = MOVE_INSTRUCTIONS.get(state["move"], "Say what you think.").format(
             to=f" to {target}" if target else "", from_=f" {target}" if target else "",
             of=f" {target}" if target else "", over=f" over {target}" if target else "")
-        earlier = transcript(self.sim, turns)
-        ask = (f"Conversation so far:\n{earlier}\n\n" if earlier else "You speak first.\n\n") + \
-            f"The mood is {state['mood']}. Turn {len(turns) + 1} of about {self.structure.max_turns}.\n" \
-            f"Your move: {instruction}" + (f"\n{state['hint']}" if state["hint"] else "") + \
-            f"\nWhat do you, {speaker.name}, say next? Answer in JSON with content, emotional_tone " \
-            "and knowledge_references."
-        return [{"role": "system", "content": f"{wall.front}\n\n{wall.back}\n\n{DISCIPLINE}"},
-                {"role": "user", "content": ask}]
+        direction = (f"Direction for your next line (do not repeat it): the mood is {state['mood']}; this is "
+                     f"turn {len(turns) + 1} of about {self.structure.max_turns}. {instruction}"
+                     + (f" {state['hint']}" if state["hint"] else ""))
+        if not turns:
+            ask = f"You speak first. What do you, {speaker.name}, say?"
+        else:
+            earlier = transcript(self.sim, turns[:-1])
+            last = turns[-1]
+            ask = (f"Conversation so far:\n{earlier}\n\n" if earlier else "") + \
+                f'{self.names[last.speaker]} says: "{last.content}"\nWhat do you, {speaker.name}, say next?'
+        system = f"{wall.front}\n\n{wall.back}\n\n{DISCIPLINE}\n\n{direction}\n" \
+            "Answer in JSON with content, emotional_tone and knowledge_references."
+        return [{"role": "system", "content": system}, {"role": "user", "content": ask}]
 
     async def _final_quality(self, turns: list[Turn]) -> dict:
         if not turns:
