@@ -70,21 +70,22 @@ def plan(template: Template, dialog: DialogConfig) -> list[PlannedCall]:
     scene = template.scene
     calls = [PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
                          premise + 200, EntityFill)]
-    participants = min(len(template.entities), dialog.max_participants)
-    lo, hi = turn_bounds(participants, False, dialog)
-    turns = (lo + hi) / 2
-    roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
-    history = 150 * min(turns, 8) / 2
+    everyone = min(len(template.entities), dialog.max_participants)
     ids = [e.id for e in template.entities]
-    dialogs, steps = template.timepoints, template.timepoints - 1
-    calls += [
-        PlannedCall("steering", steps, premise + 1600, next_event_schema(ids)),
-        PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
-        PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
-        PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
-        PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
-        PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
-    ]
+    roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
+    calls += [PlannedCall("steering", template.timepoints - 1, premise + 1600, next_event_schema(ids))]
+    # The opening has everyone; later the model picks who is there (two at least): expect the midpoint.
+    for participants, dialogs in ((everyone, 1), ((2 + everyone) / 2, template.timepoints - 1)):
+        lo, hi = turn_bounds(round(participants), False, dialog)
+        turns = (lo + hi) / 2
+        history = 150 * min(turns, 8) / 2
+        calls += [
+            PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
+            PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
+            PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
+            PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
+            PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
+        ]
     return calls
 
 
