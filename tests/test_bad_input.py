@@ -60,10 +60,11 @@ def test_template_field_of_wrong_type_names_field_value_and_file(timepoint, tmp_
 
 def test_template_mode_is_used_unless_mode_is_given(timepoint, tmp_path):
     from timepoint.paths import TEMPLATES_DIR
-    portal = tmp_path / "prefers_portal.yaml"
-    portal.write_text((TEMPLATES_DIR / "convergence_simple.yaml").read_text().replace("mode: forward", "mode: portal"))
-    assert_refused(timepoint("model=test", f"template={portal}"), "mode", "'portal'", "forward")
-    chosen = timepoint("model=test", f"template={portal}", "mode=forward")
+    cyclical = tmp_path / "prefers_cyclical.yaml"
+    cyclical.write_text((TEMPLATES_DIR / "convergence_simple.yaml").read_text().replace("mode: forward",
+                                                                                        "mode: cyclical"))
+    assert_refused(timepoint("model=test", f"template={cyclical}"), "mode", "'cyclical'", "forward, portal")
+    chosen = timepoint("model=test", f"template={cyclical}", "mode=forward")
     assert chosen.code == 0, chosen.stderr
     assert chosen.summary["mode"] == "forward"
 

@@ -20,7 +20,7 @@ from .engine import execute, prepare
 from .errors import UserError
 from .export.summary import console_lines
 from .paths import CONF_DIR
-from .scenario import template_path
+from .scenario import load_template, template_path
 
 log = logging.getLogger("timepoint")
 # 0 completed, 1 failed, 2 user error (bad config or template), 3 stopped by a hard budget.
@@ -28,14 +28,15 @@ EXIT_CODES = {"completed": 0, "failed": 1, "budget_exhausted": 3}
 GROUPS = ("mode", "model", "mechanisms", "budget", "exporters", "variations")
 
 
-def check_choices(args: list[str]) -> None:
-    """Before Hydra composes: an unknown group option or template names the valid ones,
-    so a sweep with one bad value is refused before any job runs."""
+def check_choices(args: list[str]) -> list[str]:
+    """Before Hydra composes: an unknown group option or template names the valid ones, so a sweep
+    with one bad value is refused before any job runs. Returns the arguments, with `mode=` added
+    when `mode.*` settings are given for the template's own mode."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
-        return  # Hydra reports its own syntax errors
+        return args  # Hydra reports its own syntax errors
     for o in parsed:
         group = o.key_or_group
         if group not in (*GROUPS, "template") or o.is_delete():
@@ -49,6 +50,22 @@ def check_choices(args: list[str]) -> None:
         for value in chosen:
             if value not in options:
                 raise UserError(f"{group}: unknown option {value!r}; choose one of: {', '.join(options)}")
+    keys = {o.key_or_group for o in parsed}
+    if "mode" not in keys and any(k.startswith("mode.") for k in keys):
+        return [*args, f"mode={_template_mode(parsed)}"]
+    return args
+
+
+def _template_mode(parsed) -> str:
+    """The preferred mode of the template a run names (or the default template)."""
+    refs = next((list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+                 for o in parsed if o.key_or_group == "template"),
+                [OmegaConf.load(CONF_DIR / "config.yaml").template])
+    modes = {load_template(ref)[0].mode for ref in refs}
+    if len(modes) > 1:
+        raise UserError(f"mode: the templates prefer different modes ({', '.join(sorted(modes))}); "
+                        "say which with mode=NAME to set mode.* keys")
+    return modes.pop()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -74,7 +91,7 @@ def app(cfg: DictConfig) -> None:
 
 def main() -> None:
     try:
-        check_choices(sys.argv[1:])
+        sys.argv[1:] = check_choices(sys.argv[1:])
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

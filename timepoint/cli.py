@@ -60,9 +60,9 @@ def _estimate(args: argparse.Namespace) -> None:
     from .engine import prepare
     from .paths import CONF_DIR
 
-    check_choices(args.overrides)
+    overrides = check_choices(args.overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        run = prepare(compose("config", overrides=args.overrides), need_keys=False)
+        run = prepare(compose("config", overrides=overrides), need_keys=False)
     est = run.estimate()
     cfg = run.config
     print(f"{cfg.template} ({run.mode.name}) on {cfg.model.name}: {est.calls} calls, "

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import UserError, describe
 from .mechanisms import MECHANISMS
 from .paths import CONF_DIR
-from .scenario import ModeName
 
 
 class _Strict(BaseModel):
@@ -49,9 +48,28 @@ class ModelCard(_Strict):
         return self
 
 
-class ModeConfig(_Strict):
-    name: ModeName
+class ForwardMode(_Strict):
+    name: Literal["forward"]
     description: str = ""
+
+
+class PortalMode(_Strict):
+    """Backward from a known endpoint to its origins (reference §3 PORTAL)."""
+
+    name: Literal["portal"]
+    description: str = ""
+    backward_steps: int | None = Field(None, ge=1, le=100, description="null: the template's timepoints − 1")
+    candidates_per_step: int = Field(ge=1, le=10, description="Antecedents generated per state per step")
+    path_count: int = Field(ge=1, le=20, description="Paths kept; states are pruned above 3× this")
+    coherence_threshold: float = Field(ge=0, le=1)
+    exploration: Literal["reverse_chronological", "oscillating", "adaptive"]
+    oscillation_threshold: int = Field(ge=1, description="adaptive: oscillate when steps exceed this")
+    scoring: Literal["static", "simulation"]
+    simulation_forward_steps: int = Field(ge=1, le=5)
+    max_backtrack_depth: int = Field(ge=0, le=10)
+
+
+ModeConfig = Annotated[ForwardMode | PortalMode, Field(discriminator="name")]
 
 
 class BudgetConfig(_Strict):
@@ -170,4 +188,5 @@ def load_mode(name: str) -> ModeConfig:
     if name not in group_options("mode"):
         raise UserError(f"mode: the template asks for mode {name!r}, which has no config; "
                         f"available: {', '.join(group_options('mode'))}")
-    return ModeConfig.model_validate(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "mode" / f"{name}.yaml")))
+    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "mode" / f"{name}.yaml"))
+    return TypeAdapter(ModeConfig).validate_python(raw)

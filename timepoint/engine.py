@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from . import config as config_module
 from .config import ModeConfig, ModelCard, RunConfig
-from .errors import BudgetExhausted
+from .errors import BudgetExhausted, SimulationError, UserError
 from .estimate import Estimate, estimate
 from .export import EXPORTERS
 from .export.summary import run_summary, write_run_json
@@ -25,7 +25,7 @@ from .llm.retry import ProviderError, RetryPolicy
 from .llm.selection import check_models, model_chains
 from .modes import MODES
 from .progress import Progress
-from .scenario import Template, load_template
+from .scenario import Template, available_templates, load_template
 from .scene import set_up_scene
 from .simulation import Simulation
 from .store import Catalog, RunStore, now_iso
@@ -43,7 +43,7 @@ class Prepared:
     chains: dict[str, list[ModelCard]]
 
     def estimate(self) -> Estimate:
-        return estimate(MODES[self.mode.name].plan(self.template, self.config.dialog), self.chains)
+        return estimate(MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog), self.chains)
 
 
 def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
@@ -52,9 +52,16 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     run_cfg = config_module.validate(cfg)
     template, _ = load_template(run_cfg.template)
     mode = run_cfg.mode or config_module.load_mode(template.mode)
+    if mode.name == "portal" and template.portal is None:
+        raise UserError(f"mode=portal needs a template with a portal section (endpoint, at); "
+                        f"{run_cfg.template!r} has none; portal templates: {', '.join(portal_templates())}")
     chains = model_chains(run_cfg)
     check_models(chains, run_cfg.for_training_data, need_keys)
     return Prepared(run_cfg, template, mode, chains)
+
+
+def portal_templates() -> list[str]:
+    return [name for name in available_templates() if load_template(name)[0].portal]
 
 
 def new_run_id() -> str:
@@ -90,7 +97,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     policy = RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s)
     gateway = ModelGateway(run.chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call, policy,
                            cfg.llm.max_concurrency)
-    sim = Simulation(cfg, template, mode.name, store, gateway, progress)
+    sim = Simulation(cfg, template, mode, store, gateway, progress)
     started = time.perf_counter()
     status, error = "completed", None
     try:
@@ -99,7 +106,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     except BudgetExhausted as exc:
         status, error = "budget_exhausted", str(exc)
         log.warning("stopping: %s", exc)
-    except (ReplayMiss, StructuredOutputError, ProviderError) as exc:
+    except (ReplayMiss, StructuredOutputError, ProviderError, SimulationError) as exc:
         status, error = "failed", redact(str(exc))
         log.error("%s", error)
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -10,6 +10,10 @@ class UserError(Exception):
     """
 
 
+class SimulationError(RuntimeError):
+    """A mode could not build a timeline from what the model gave it."""
+
+
 class BudgetExhausted(Exception):
     """The next model call would cross a hard budget cap."""
 

@@ -92,6 +92,13 @@ class Scene(_Strict):
     opening_event: str | None = None
 
 
+class PortalSpec(_Strict):
+    """The known endpoint a PORTAL run reasons back from; the origin is `time.start`."""
+
+    endpoint: str = Field(min_length=20, description="What is known to have happened")
+    at: datetime = Field(description="When it happened")
+
+
 class Template(_Strict):
     world_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
@@ -103,9 +110,12 @@ class Template(_Strict):
     entities: list[RosterEntity] = Field(min_length=1)
     relationships: list[RosterRelationship] = []
     resources: dict[str, Resource] = {}
+    portal: PortalSpec | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Template:
+        if self.portal and self.portal.at <= self.time.start:
+            raise ValueError(f"portal.at ({self.portal.at}) must come after time.start ({self.time.start})")
         ids = [e.id for e in self.entities]
         if len(set(ids)) != len(ids):
             raise ValueError(f"entity ids must be unique, got {ids}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from .config import RunConfig
+from .config import ModeConfig, RunConfig
 from .llm import ModelGateway
 from .progress import Progress
 from .scenario import Template
@@ -23,11 +23,12 @@ from .world import (
 
 
 class Simulation:
-    def __init__(self, config: RunConfig, template: Template, mode: str, store: RunStore, gateway: ModelGateway,
-                 progress: Progress):
+    def __init__(self, config: RunConfig, template: Template, mode: ModeConfig, store: RunStore,
+                 gateway: ModelGateway, progress: Progress):
         self.config = config
         self.template = template
-        self.mode = mode
+        self.mode_config = mode
+        self.mode = mode.name
         self.store = store
         self.gateway = gateway
         self.progress = progress

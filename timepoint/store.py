@@ -89,9 +89,15 @@ MIGRATIONS = [
         interactions INTEGER, PRIMARY KEY (run_id, entity_a, entity_b, timepoint_id)
     );
     """,
+    """
+    CREATE TABLE timelines (
+        run_id TEXT, timeline_id TEXT, parent_timeline_id TEXT, branch_point TEXT, mode TEXT,
+        rank INTEGER, coherence REAL, flags TEXT, metadata TEXT, PRIMARY KEY (run_id, timeline_id)
+    );
+    """,
 ]
 
-_TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timepoints",
+_TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
            "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage")
 
 
@@ -161,6 +167,15 @@ class RunStore:
                     "INSERT OR REPLACE INTO relationship_states VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(self.run_id, r.a, r.b, timepoint_id, r.trust, r.alignment, r.interactions)
                      for r in relationships])
+
+    def save_timeline(self, timeline_id: str, mode: str, rank: int, coherence: float | None = None,
+                      flags: list[str] = (), metadata: dict | None = None, parent: str | None = None,
+                      branch_point: str | None = None) -> None:
+        """A timeline of the run: "main" is the one dialogs and training data follow; rank 0 is the best."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO timelines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (self.run_id, timeline_id, parent, branch_point, mode, rank, coherence,
+                             json.dumps(list(flags)), json.dumps(metadata or {})))
 
     def save_timepoint(self, tp: Timepoint) -> None:
         with self.db:
@@ -237,9 +252,13 @@ class RunStore:
         return self.rows("runs")[0]
 
     def counts(self) -> dict[str, int]:
-        def count(table: str) -> int:
-            return self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (self.run_id,)).fetchone()[0]
-        return {t: count(t) for t in ("entities", "timepoints", "dialogs", "turns", "exposure_events")}
+        """Timepoints are those of the main timeline; other paths and branches count as timelines."""
+        def count(table: str, where: str = "") -> int:
+            return self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ? {where}",
+                                   (self.run_id,)).fetchone()[0]
+        counts = {t: count(t) for t in ("entities", "dialogs", "turns", "exposure_events")}
+        return {**counts, "timepoints": count("timepoints", "AND timeline_id = 'main'"),
+                "timelines": count("timelines")}
 
     def close(self) -> None:
         self.db.close()

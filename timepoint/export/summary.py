@@ -34,7 +34,9 @@ def console_lines(summary: dict, run_dir: Path) -> str:
     lines = [
         f"Run {summary['id']}: {summary['status']}" + (f" ({summary['error']})" if summary["error"] else ""),
         f"  template {summary['template']}, mode {summary['mode']}, model {summary['model']}",
-        f"  {c['entities']} entities, {c['timepoints']} timepoints, {c['dialogs']} dialogs, {c['turns']} turns, "
+        f"  {c['entities']} entities, {c['timepoints']} timepoints"
+        + (f" (best of {c['timelines']} timelines)" if c["timelines"] > 1 else "")
+        + f", {c['dialogs']} dialogs, {c['turns']} turns, "
         f"{c['exposure_events']} exposure events, {c['training_examples']} training examples",
         f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in, {tok['out']} out, "
         f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",

@@ -26,7 +26,7 @@ class _RunView:
 
     def __init__(self, store: RunStore):
         self.run = store.run()
-        self.timepoints = store.rows("timepoints", "idx")
+        self.timepoints = [tp for tp in store.rows("timepoints", "idx") if tp["timeline_id"] == "main"]
         for tp in self.timepoints:
             tp["entities_present"] = json.loads(tp["entities_present"])
         self.by_tp = {tp["timepoint_id"]: tp for tp in self.timepoints}

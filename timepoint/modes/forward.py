@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from ..config import DialogConfig
-from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
-from ..dialog.graph import SemanticCheck, TurnDraft, run_dialog, steering_schema
+from ..config import DialogConfig, ForwardMode
 from ..dialog.prompts import spoken_time, transcript
-from ..dialog.structure import turn_bounds
 from ..estimate import PlannedCall
 from ..scenario import Template
 from ..scene import EntityFill
 from ..simulation import Simulation
-from ..world import Dialog, ExposureEvent, Timepoint
-
-log = logging.getLogger(__name__)
+from ..world import Dialog, Timepoint
+from .common import at_least_two, dialog_plan, live_through
 
 # Ratings are words, not floats: a grammar can enforce an enum but not a numeric range.
 IMPORTANCE = {"minor": 0.25, "notable": 0.5, "major": 0.75, "pivotal": 1.0}
@@ -50,54 +45,30 @@ async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Di
                                     f"{outcome}\n\nIt is now {spoken_time(when)} at {sim.location}. "
                                     "What happens next, and who is present?"},
     ], next_event_schema(ids), temperature=0.7, frequency_penalty=0.3)
-    present = list(dict.fromkeys(reply.entities_present))
-    for eid in parent.entities_present:  # a model that repeats a name still means two people
-        if len(present) >= 2:
-            break
-        if eid not in present:
-            present.append(eid)
+    present = at_least_two(reply.entities_present, parent.entities_present)
     return Timepoint(id=f"tp_{index:03d}", index=index, timestamp=when, event=reply.event,
                      entities_present=present, causal_parent=parent.id, causal_link=reply.causal_link,
                      importance=IMPORTANCE[reply.importance])
 
 
-def plan(template: Template, dialog: DialogConfig) -> list[PlannedCall]:
-    """The calls a FORWARD run makes, for `timepoint estimate`: scene fills, then per timepoint
-    an event (after the first), a dialog of the expected length and its extraction."""
+def plan(template: Template, mode: ForwardMode, dialog: DialogConfig) -> list[PlannedCall]:
+    """The calls a FORWARD run makes, for `timepoint estimate`: scene fills, an event per timepoint
+    after the first, and a dialog at each."""
     premise = len(template.premise) + 60 * len(template.entities)
     missing = [e for e in template.entities
                if not (e.description and e.personality_traits and e.initial_knowledge and e.goals)]
     scene = template.scene
-    calls = [PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
-                         premise + 200, EntityFill)]
-    everyone = min(len(template.entities), dialog.max_participants)
     ids = [e.id for e in template.entities]
-    roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
-    calls += [PlannedCall("steering", template.timepoints - 1, premise + 1600, next_event_schema(ids))]
-    # The opening has everyone; later the model picks who is there (two at least): expect the midpoint.
-    for participants, dialogs in ((everyone, 1), ((2 + everyone) / 2, template.timepoints - 1)):
-        lo, hi = turn_bounds(round(participants), False, dialog)
-        turns = (lo + hi) / 2
-        history = 150 * min(turns, 8) / 2
-        calls += [
-            PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
-            PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
-            PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
-            PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
-            PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
-        ]
-    return calls
-
-
-def _participants(sim: Simulation, present: list[str]) -> list[str]:
-    cap = sim.config.dialog.max_participants
-    if len(present) <= cap:
-        return present
-    chosen = set(sim.rng.sample(present, cap))
-    return [p for p in present if p in chosen]
+    return [
+        PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
+                    premise + 200, EntityFill),
+        PlannedCall("steering", template.timepoints - 1, premise + 1600, next_event_schema(ids)),
+        *dialog_plan(template, dialog, opening=1, later=template.timepoints - 1),
+    ]
 
 
 async def run(sim: Simulation) -> None:
+    sim.store.save_timeline("main", mode="forward", rank=0)
     dialog: Dialog | None = None
     parent: Timepoint | None = None
     for index in range(sim.template.timepoints):
@@ -107,17 +78,5 @@ async def run(sim: Simulation) -> None:
                            importance=0.5)
         else:
             tp = await _next_event(sim, index, parent, dialog)
-        sim.add_timepoint(tp)
-        log.info("%s %s: %s (%d present)", tp.id, tp.timestamp, tp.event[:100], len(tp.entities_present))
-        sim.expose([ExposureEvent(entity_id=eid, event_type="experienced", information=f"Experienced: {tp.event}",
-                                  source="experience", timestamp=tp.timestamp, confidence=1.0, timepoint_id=tp.id)
-                    for eid in tp.entities_present])
-        participants = _participants(sim, tp.entities_present)
-        dialog = None
-        if len(participants) >= 2:
-            dialog = await run_dialog(sim, tp, participants)
-            await after_dialog(sim, tp, dialog)
-            sim.store.save_dialog(dialog)
-            log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
-        sim.snapshot(tp)
+        dialog = await live_through(sim, tp)
         parent = tp

@@ -1,0 +1,76 @@
+"""What every mode does at a timepoint on the timeline it settles on: people experience the event,
+talk it through, and carry the consequences."""
+
+from __future__ import annotations
+
+import logging
+
+from ..config import DialogConfig
+from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
+from ..dialog.graph import SemanticCheck, TurnDraft, run_dialog, steering_schema
+from ..dialog.structure import turn_bounds
+from ..estimate import PlannedCall
+from ..scenario import Template
+from ..simulation import Simulation
+from ..world import Dialog, ExposureEvent, Timepoint
+
+log = logging.getLogger(__name__)
+
+
+def participants_of(sim: Simulation, present: list[str]) -> list[str]:
+    cap = sim.config.dialog.max_participants
+    if len(present) <= cap:
+        return present
+    chosen = set(sim.rng.sample(present, cap))
+    return [p for p in present if p in chosen]
+
+
+async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
+    """Record `tp`, give everyone present an `experienced` event, run its dialog and aftermath,
+    and snapshot everyone's state there."""
+    sim.add_timepoint(tp)
+    log.info("%s %s: %s (%d present)", tp.id, tp.timestamp, tp.event[:100], len(tp.entities_present))
+    sim.expose([ExposureEvent(entity_id=eid, event_type="experienced", information=f"Experienced: {tp.event}",
+                              source="experience", timestamp=tp.timestamp, confidence=1.0, timepoint_id=tp.id)
+                for eid in tp.entities_present])
+    participants = participants_of(sim, tp.entities_present)
+    dialog = None
+    if len(participants) >= 2:
+        dialog = await run_dialog(sim, tp, participants)
+        await after_dialog(sim, tp, dialog)
+        sim.store.save_dialog(dialog)
+        log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
+    sim.snapshot(tp)
+    return dialog
+
+
+def at_least_two(present: list[str], fallback: list[str]) -> list[str]:
+    """Who is present, de-duplicated; topped up from `fallback` so a dialog has two people."""
+    people = list(dict.fromkeys(present))
+    for eid in fallback:
+        if len(people) >= 2:
+            break
+        if eid not in people:
+            people.append(eid)
+    return people
+
+
+def dialog_plan(template: Template, dialog: DialogConfig, opening: int, later: int) -> list[PlannedCall]:
+    """The calls of `opening` dialogs with everyone and `later` dialogs among whoever the model puts
+    there (two at least: expect the midpoint), each with its steering, turns, judge and aftermath."""
+    everyone = min(len(template.entities), dialog.max_participants)
+    ids = [e.id for e in template.entities]
+    roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
+    calls = []
+    for participants, dialogs in ((everyone, opening), ((2 + everyone) / 2, later)):
+        lo, hi = turn_bounds(round(participants), False, dialog)
+        turns = (lo + hi) / 2
+        history = 150 * min(turns, 8) / 2
+        calls += [
+            PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
+            PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
+            PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
+            PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
+            PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
+        ]
+    return calls
