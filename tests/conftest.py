@@ -51,29 +51,7 @@ def timepoint(tmp_path: Path, home: Path):
 
 
 async def new_simulation(tmp_path: Path, *overrides: str, providers: dict | None = None):
-    """A simulation with its scene set up, in-process, for engine-level tests (call inside one event loop)."""
-    import io
-
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from timepoint.__main__ import check_choices
-    from timepoint.engine import prepare
-    from timepoint.llm import Budget, ModelGateway, ResponseCache
-    from timepoint.paths import CONF_DIR
-    from timepoint.progress import Progress
-    from timepoint.scene import set_up_scene
-    from timepoint.simulation import Simulation
-
-    GlobalHydra.instance().clear()
-    overrides = check_choices(["model=test", f"paths.home={tmp_path}", *overrides])
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        run = prepare(compose("config", overrides=overrides))
-    store = RunStore(tmp_path / "run.db", "run_under_test")
-    store.begin_run(template=run.config.template, mode=run.mode.name, model=run.config.model.name,
-                    seed=run.config.seed, training_safe=1)
-    gateway = ModelGateway(run.chains, ResponseCache(tmp_path / "cache.db"), "off", Budget(run.config.budget),
-                           run.config.seed, store.record_call, providers=providers)
-    sim = Simulation(run.config, run.template, run.mode, store, gateway, Progress(None, io.StringIO()))
-    await set_up_scene(sim)
-    return sim
+    """A simulation on the test model with its scene set up, in-process (call inside one event loop)."""
+    from timepoint.engine import open_simulation
+    return await open_simulation(["model=test", f"paths.home={tmp_path}", "cache.mode=off", *overrides], tmp_path,
+                                 providers)

@@ -132,3 +132,31 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         catalog.close()
         store.close()
     return summary
+
+
+async def open_simulation(overrides: list[str], run_dir: Path, providers: dict | None = None) -> Simulation:
+    """A simulation with its scene set up, in this process, for embedding and benchmarks: the same
+    config, template and models as `python -m timepoint OVERRIDES`, writing its store in `run_dir`.
+    `providers` replaces a model card's provider by name (a test double, a delayed one)."""
+    import io
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from .__main__ import check_choices
+    from .paths import CONF_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        run = prepare(compose("config", overrides=check_choices(overrides)))
+    cfg = run.config
+    store = RunStore(run_dir / "run.db", new_run_id())
+    store.begin_run(template=cfg.template, mode=run.mode.name, model=cfg.model.name, seed=cfg.seed,
+                    training_safe=int(cfg.model.training_safe))
+    gateway = ModelGateway(run.chains, ResponseCache(Path(cfg.paths.home) / "cache.db"), cfg.cache.mode,
+                           Budget(cfg.budget), cfg.seed, store.record_call,
+                           RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
+                           cfg.llm.max_concurrency, providers)
+    sim = Simulation(cfg, run.template, run.mode, store, gateway, Progress(None, io.StringIO()))
+    await set_up_scene(sim)
+    return sim

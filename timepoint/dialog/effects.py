@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Attempt, Dialog, Entity, ExposureEvent, KnowledgeItem, Memory, Timepoint, Topic, Unspoken
 from .context import withheld
@@ -54,6 +55,7 @@ def _has(text: str, phrases: tuple[str, ...]) -> bool:
     return any(re.search(rf"(?<![a-z]){re.escape(p)}(?![a-z])", lowered) for p in phrases)
 
 
+@cached_schema
 def outcome_schema(participants: list[str]) -> type[BaseModel]:
     """M19 extraction, with each item's speaker constrained to the dialog's participants."""
     item = create_model(
@@ -79,6 +81,7 @@ class MemoryNote(BaseModel):
     items: list[MemoryItem] = Field(min_length=1, max_length=3)
 
 
+@cached_schema
 def rumination_schema(topics: list[str]) -> type[BaseModel]:
     fields = {"new_topics": (list[str], Field(default=[], max_length=2))}
     if topics:

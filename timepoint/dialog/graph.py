@@ -15,6 +15,7 @@ from typing import Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, create_model
 
+from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint, Turn
 from .context import fourth_wall, withheld
@@ -45,6 +46,7 @@ DISCIPLINE = ("Voice discipline: plain verbs; no inflated words; no chains of -i
               "no filler; no lists of three; never narrate or describe actions; no name prefix.")
 
 
+@cached_schema
 def turn_schema(max_chars: int) -> type[BaseModel]:
     """One spoken line; its length cap follows the speaker's persona max_tokens."""
     return create_model(
@@ -58,13 +60,14 @@ def turn_schema(max_chars: int) -> type[BaseModel]:
 TurnDraft = turn_schema(240)
 
 
+@cached_schema
 def steering_schema(participants: list[str]) -> type[BaseModel]:
     who = Literal[tuple(participants)]
     return create_model(
         "SteeringDecision",
         next_speaker=(who, ...),
         dialog_move=(Literal[MOVES], ...),
-        move_target=(Literal[tuple(participants) + ("everyone",)], ...),
+        move_target=(Literal[(*participants, "everyone")], ...),
         move_rationale=(str, Field(max_length=160)),
         mood_shift=(Literal["escalate", "de-escalate", "maintain"], ...),
         suppress_speaker=(list[who], Field(default=[], max_length=max(0, len(participants) - 2))),

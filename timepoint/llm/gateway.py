@@ -24,6 +24,7 @@ from .cache import ResponseCache
 from .providers import Provider, make_provider
 from .request import CallRecord, Completion, Request
 from .retry import ProviderError, RetryPolicy, with_retries
+from .schema_cache import json_schema as cached_json_schema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -126,7 +127,7 @@ class ModelGateway:
                              temperature: float | None, top_p: float, max_tokens: int | None,
                              frequency_penalty: float, presence_penalty: float) -> T:
         card = model.card
-        json_schema = schema.model_json_schema()
+        json_schema = cached_json_schema(schema)
         request = Request(
             provider=card.provider, model=card.model_id, messages=messages, json_schema=json_schema,
             temperature=card.temperature if temperature is None else temperature, top_p=top_p,

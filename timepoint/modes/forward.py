@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, create_model
 from ..config import DialogConfig, ForwardMode
 from ..dialog.prompts import spoken_time, transcript
 from ..estimate import PlannedCall
+from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..scene import EntityFill
 from ..simulation import Simulation
@@ -19,6 +20,7 @@ from .common import at_least_two, dialog_plan, live_through
 IMPORTANCE = {"minor": 0.25, "notable": 0.5, "major": 0.75, "pivotal": 1.0}
 
 
+@cached_schema
 def next_event_schema(entity_ids: list[str]) -> type[BaseModel]:
     """Who is present is constrained to the cast, so the model cannot invent people."""
     return create_model(

@@ -24,6 +24,7 @@ from ..config import DialogConfig, PortalMode
 from ..dialog.prompts import spoken_time
 from ..errors import SimulationError
 from ..estimate import PlannedCall
+from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..simulation import Simulation
 from ..world import Timepoint
@@ -60,6 +61,7 @@ def _exploration(mode: PortalMode, steps: int) -> str:
     return mode.exploration
 
 
+@cached_schema
 def states_schema(entity_ids: list[str], count: int, direction: str) -> type[BaseModel]:
     state = create_model(
         "CandidateState",
@@ -80,6 +82,7 @@ class Rating(BaseModel):
     capability: Literal[tuple(RATING)]
 
 
+@cached_schema
 def judge_schema(count: int) -> type[BaseModel]:
     return create_model("CandidateRanking",
                         scores=(list[Literal[tuple(RATING)]], Field(min_length=count, max_length=count)))
