@@ -15,13 +15,10 @@ from pydantic import BaseModel, Field
 
 from .adprs import Envelope
 
-RESOLUTIONS = ["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
+Resolution = Literal["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
 
-# Behaviour vector layout and the trait words that push each dimension high or low.
-BEHAVIOR_DIMENSIONS = [
-    "openness", "conscientiousness", "extraversion", "agreeableness",
-    "neuroticism", "risk_tolerance", "decision_speed", "reserved",
-]
+# The behaviour vector is openness, conscientiousness, extraversion, agreeableness, neuroticism,
+# risk tolerance, decision speed, reserve; these trait words push a dimension high or low.
 _TRAIT_PUSHES: dict[str, dict[int, float]] = {
     "creative": {0: 0.85}, "intellectual": {0: 0.8}, "curious": {0: 0.8}, "visionary": {0: 0.85},
     "traditional": {0: 0.2}, "practical": {0: 0.3},
@@ -164,7 +161,7 @@ class Entity(BaseModel):
     goals: list[str] = []
     voice_guide: dict = {}
     speech_examples: list[str] = []
-    resolution: str = "dialog"
+    resolution: Resolution = "dialog"
     adprs: Envelope | None = None
     mind: Mind = Mind()
     tensor: TTMTensor
