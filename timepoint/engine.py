@@ -45,6 +45,13 @@ class Prepared:
     def estimate(self) -> Estimate:
         return estimate(MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog), self.chains)
 
+    def gateway(self, cache: ResponseCache, on_call, providers: dict | None = None) -> ModelGateway:
+        """The run's door to its models: its chains, cache mode, budget, seed, retries and limits."""
+        cfg = self.config
+        return ModelGateway(self.chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call,
+                            RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
+                            cfg.llm.max_concurrency, providers)
+
 
 def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     """Validate config, template, mode and models; any mistake is a UserError.
@@ -94,9 +101,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         calls.write(call)
         progress.on_call(call)
 
-    policy = RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s)
-    gateway = ModelGateway(run.chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call, policy,
-                           cfg.llm.max_concurrency)
+    gateway = run.gateway(cache, on_call)
     sim = Simulation(cfg, template, mode, store, gateway, progress)
     started = time.perf_counter()
     status, error = "completed", None
@@ -153,10 +158,7 @@ async def open_simulation(overrides: list[str], run_dir: Path, providers: dict |
     store = RunStore(run_dir / "run.db", new_run_id())
     store.begin_run(template=cfg.template, mode=run.mode.name, model=cfg.model.name, seed=cfg.seed,
                     training_safe=int(cfg.model.training_safe))
-    gateway = ModelGateway(run.chains, ResponseCache(Path(cfg.paths.home) / "cache.db"), cfg.cache.mode,
-                           Budget(cfg.budget), cfg.seed, store.record_call,
-                           RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
-                           cfg.llm.max_concurrency, providers)
+    gateway = run.gateway(ResponseCache(Path(cfg.paths.home) / "cache.db"), store.record_call, providers)
     sim = Simulation(cfg, run.template, run.mode, store, gateway, Progress(None, io.StringIO()))
     await set_up_scene(sim)
     return sim
