@@ -72,9 +72,12 @@ def worst_case_chars(schema: dict, root: dict | None = None) -> int:
     return 24
 
 
-def token_budget(schema: dict) -> int:
-    """Enough output tokens for the worst case at two characters a token (repetitive text runs short)."""
-    return worst_case_chars(schema) // 2 + 32
+def token_budget(schema: dict, grammar: bool = False) -> int:
+    """Enough output tokens for the schema's longest answer. Under a grammar a looping model can
+    spend a token per character (digit runs do), so that is the budget there; it stops when the
+    grammar completes, so an unused budget costs nothing. Elsewhere two characters a token."""
+    chars = worst_case_chars(schema)
+    return chars + 32 if grammar else chars // 2 + 32
 
 
 def price(card: ModelCard, tokens_in: int, tokens_out: int) -> float:
@@ -131,7 +134,8 @@ class ModelGateway:
         request = Request(
             provider=card.provider, model=card.model_id, messages=messages, json_schema=json_schema,
             temperature=card.temperature if temperature is None else temperature, top_p=top_p,
-            max_tokens=min(max_tokens or token_budget(json_schema), card.max_output),
+            max_tokens=min(max_tokens or token_budget(json_schema, card.structured_output == "grammar"),
+                           card.max_output),
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=self.seed,
         )
         text = await self._call(model, role, request)

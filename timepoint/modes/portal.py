@@ -16,7 +16,7 @@ import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -65,12 +65,12 @@ def _exploration(mode: PortalMode, steps: int) -> str:
 def states_schema(entity_ids: list[str], count: int, direction: str) -> type[BaseModel]:
     state = create_model(
         "CandidateState",
-        description=(str, Field(max_length=400, description=f"The situation at that time, concretely: names, "
+        description=(str, Field(max_length=300, description=f"The situation at that time, concretely: names, "
                                                              f"numbers, trade-offs ({direction})")),
-        key_events=(list[str], Field(max_length=3)),
+        key_events=(list[Annotated[str, Field(max_length=100)]], Field(max_length=3)),
         entities_involved=(list[Literal[tuple(entity_ids)]],
                            Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
-        causal_link=(str, Field(max_length=240, description="How it connects to the other state")),
+        causal_link=(str, Field(max_length=200, description="How it connects to the other state")),
     )
     return create_model("CandidateStates", candidates=(list[state], Field(min_length=count, max_length=count)))
 
@@ -117,7 +117,7 @@ class Portal:
             {"role": "system", "content": "You reason about causes and consequences in a social simulation. "
                                           "Answer in JSON."},
             {"role": "user", "content": f"{self._brief()}\n\n{task}"},
-        ], states_schema(self.ids, n, direction), temperature=0.8)
+        ], states_schema(self.ids, n, direction), temperature=0.8, frequency_penalty=0.3)
         states = [State(id=f"s{next(self._counter)}", at=at, description=c.description, key_events=c.key_events,
                         entities=at_least_two(c.entities_involved, self.ids), causal_link=c.causal_link,
                         plausibility=0.0) for c in reply.candidates]
@@ -154,7 +154,8 @@ class Portal:
                 {"role": "user", "content": f"{self._brief()}\n\nNow: {current}\nWhat happens next, step {k + 1} "
                                             f"of {self.mode.simulation_forward_steps} toward "
                                             f"{spoken_time(toward.at)}?"},
-            ], create_model("SimulatedStep", next_state=(str, Field(max_length=300))), temperature=0.7)
+            ], create_model("SimulatedStep", next_state=(str, Field(max_length=300))), temperature=0.7,
+                frequency_penalty=0.3)
             narrative.append(reply.next_state)
             current = reply.next_state
         return " → ".join(narrative)
