@@ -27,18 +27,25 @@ class FourthWall:
     phi: float | None
 
 
-def visible_knowledge(sim: Simulation, entity: Entity, tp: Timepoint) -> list[ExposureEvent]:
-    """Up to the resolution's cap: most confident first, then most recent."""
-    events = visible_to(sim.exposures.get(entity.id, []), sim.ancestry(tp))
-    ranked = sorted(events, key=lambda e: (-e.confidence, -e.timestamp.timestamp()))
-    return ranked[:KNOWLEDGE_CAP.get(entity.resolution, 16)]
+Knowledge = dict[str, list[ExposureEvent]]
 
 
-def withheld(sim: Simulation, entity: Entity, tp: Timepoint, participants: list[str]) -> list[str]:
+def knowledge_at(sim: Simulation, tp: Timepoint, participants: list[str]) -> Knowledge:
+    """What each participant may draw on at `tp`, up to their resolution's cap: most confident first,
+    then most recent. Nothing changes during a dialog, so a dialog takes this once."""
+    ancestry = sim.ancestry(tp)
+
+    def visible(entity: Entity) -> list[ExposureEvent]:
+        events = visible_to(sim.exposures.get(entity.id, []), ancestry)
+        ranked = sorted(events, key=lambda e: (-e.confidence, -e.timestamp.timestamp()))
+        return ranked[:KNOWLEDGE_CAP.get(entity.resolution, 16)]
+    return {p: visible(sim.entities[p]) for p in participants}
+
+
+def withheld(entity_id: str, knowledge: Knowledge) -> list[str]:
     """Information asymmetry: what this character knows that no one else here does (60-char prefix)."""
-    others = {e.information[:60] for p in participants if p != entity.id
-              for e in visible_knowledge(sim, sim.entities[p], tp)}
-    return [e.information for e in visible_knowledge(sim, entity, tp)
+    others = {e.information[:60] for p, items in knowledge.items() if p != entity_id for e in items}
+    return [e.information for e in knowledge[entity_id]
             if e.event_type != "experienced" and e.information[:60] not in others]
 
 
@@ -77,11 +84,11 @@ def _voice(e: Entity) -> str:
     return "\n".join(lines)
 
 
-def _back(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str], value: float | None) -> str:
+def _back(sim: Simulation, e: Entity, tp: Timepoint, knowledge: Knowledge, value: float | None) -> str:
     c, b = e.cognitive, e.tensor.behavior
     archetype = archetype_of(e.title, e.description)
     profile = PROFILES.get(archetype or "")
-    held = withheld(sim, e, tp, participants)[:3]
+    held = withheld(e.id, knowledge)[:3]
     urgent = [u.content for u in e.mind.unspoken if u.urgency > 0.4][:3]
     failed = [a for a in e.mind.attempts if a.outcome in ("dismissed", "ignored")][-2:]
     cold = [sim.entities[k].name for k, v in e.mind.trust_ledger.items() if v < -0.2 and k in sim.entities]
@@ -130,9 +137,11 @@ def _front(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
     return "\n\n".join(line for line in lines if line)
 
 
-def fourth_wall(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str]) -> FourthWall:
+def fourth_wall(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
+                knowledge: Knowledge | None = None) -> FourthWall:
+    """`knowledge` is the dialog's snapshot from `knowledge_at`; taken here when not given."""
+    knowledge = knowledge or knowledge_at(sim, tp, participants)
     value = phi(e.adprs, tp.timestamp) if e.adprs else None
-    knowledge = visible_knowledge(sim, e, tp)
-    return FourthWall(back=_back(sim, e, tp, participants, value), front=_front(sim, e, tp, participants, knowledge),
-                      knowledge=knowledge, phi=value)
+    return FourthWall(back=_back(sim, e, tp, knowledge, value),
+                      front=_front(sim, e, tp, participants, knowledge[e.id]), knowledge=knowledge[e.id], phi=value)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, create_model
 from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Attempt, Dialog, Entity, ExposureEvent, KnowledgeItem, Memory, Timepoint, Topic, Unspoken
-from .context import withheld
+from .context import knowledge_at, withheld
 from .prompts import transcript
 
 _POSITIVE = {"agree", "agreed", "good", "great", "thanks", "thank", "glad", "yes", "hope", "trust", "deal",
@@ -208,12 +208,13 @@ def update_arcs(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
 
 def update_unspoken(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
     """What each participant still holds back presses harder (+0.15 urgency); what was said is gone."""
+    knowledge = knowledge_at(sim, tp, dialog.participants)  # after the told events: shared items drop out
     for pid in dialog.participants:
         entity = sim.entities[pid]
         said = " ".join(t.content.lower() for t in dialog.turns if t.speaker == pid)
         before = {u.content: u for u in entity.mind.unspoken}
         still: list[Unspoken] = []
-        for info in withheld(sim, entity, tp, dialog.participants):  # what others now know drops out too
+        for info in withheld(pid, knowledge):
             words = [w for w in _WORDS.findall(info.lower()) if len(w) > 4]
             if words and sum(w in said for w in words) >= len(words) / 2:
                 continue

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, create_model
 from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint, Turn
-from .context import fourth_wall, withheld
+from .context import fourth_wall, knowledge_at, withheld
 from .persona import persona_params
 from .prompts import mood_words, transcript
 from .quality import opens_with_hedge, surface_quality, voice_distinctiveness
@@ -135,6 +135,7 @@ class DialogEngine:
         self.sim, self.tp, self.participants = sim, tp, participants
         self.names = {p: sim.entities[p].name for p in participants}
         self.structure: Structure = plan_structure([sim.entities[p] for p in participants], sim.config.dialog)
+        self.knowledge = knowledge_at(sim, tp, participants)  # fixed for the dialog: told events come after
         graph = StateGraph(DialogState)
         graph.add_node("steering", self.steering)
         graph.add_node("character", self.character)
@@ -208,7 +209,7 @@ class DialogEngine:
             return {"impulses": state["impulses"] + [(speaker.id, f"chose silence at {self.tp.id}")],
                     "produced": False}
         turns = state["turns"]
-        wall = fourth_wall(self.sim, speaker, self.tp, self.participants)
+        wall = fourth_wall(self.sim, speaker, self.tp, self.participants, self.knowledge)
         params = persona_params(speaker.cognitive.arousal, speaker.cognitive.energy, speaker.tensor.behavior,
                                 len(turns), self.structure.max_turns, wall.phi)
         messages = self._character_messages(state, wall)
@@ -253,7 +254,7 @@ class DialogEngine:
             failed = next((a for a in reversed(e.mind.attempts) if a.outcome in ("dismissed", "ignored")), None)
             people.append(
                 f"- {p} ({e.name}, {e.title}): goals {'; '.join(e.goals) or 'unstated'}; seems "
-                f"{mood_words(e.cognitive)}; holds {len(withheld(sim, e, self.tp, self.participants))} things "
+                f"{mood_words(e.cognitive)}; holds {len(withheld(p, self.knowledge))} things "
                 f"the others do not know; {urgent} urgent unspoken"
                 + (f"; last failed tactic {failed.tactic}" if failed else "")
                 + ("; may stay silent" if p in s.silent else ""))
