@@ -99,6 +99,42 @@ class PortalSpec(_Strict):
     at: datetime = Field(description="When it happened")
 
 
+InterventionType = Literal["entity_removal", "entity_modification", "event_cancellation", "knowledge_alteration"]
+
+
+class Intervention(_Strict):
+    """A declared counterfactual for BRANCHING (M12): at `step` the timeline forks into a branch
+    where this is true, and every later prompt on that branch carries it."""
+
+    step: int = Field(ge=1, description="The step whose states fork into the counterfactual")
+    type: InterventionType
+    target: str = Field(min_length=1, description="An entity id; for event_cancellation, the event in words")
+    description: str = Field(min_length=10, description="What is different, in words")
+    traits: list[str] = Field([], description="entity_modification: the entity's traits from then on")
+    goals: list[str] = Field([], description="entity_modification: the entity's goals from then on")
+    learns: list[str] = Field([], description="knowledge_alteration: what the entity comes to know")
+    forgets: list[str] = Field([], description="knowledge_alteration: initial knowledge the entity no longer has")
+
+    @model_validator(mode="after")
+    def _has_effect(self) -> Intervention:
+        if self.type == "knowledge_alteration" and not (self.learns or self.forgets):
+            raise ValueError(f"intervention on {self.target!r}: knowledge_alteration needs learns or forgets")
+        return self
+
+
+class CycleSpec(_Strict):
+    """What recurs in a CYCLICAL scenario: how many timepoints one cycle has, and what they are called."""
+
+    length: int = Field(ge=2, le=50, description="Timepoints per cycle")
+    phases: list[str] = Field([], description="Optional names of the positions in a cycle, in order")
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> CycleSpec:
+        if self.phases and len(self.phases) != self.length:
+            raise ValueError(f"cycle.phases has {len(self.phases)} names but cycle.length is {self.length}")
+        return self
+
+
 class Template(_Strict):
     world_id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
@@ -111,6 +147,8 @@ class Template(_Strict):
     relationships: list[RosterRelationship] = []
     resources: dict[str, Resource] = {}
     portal: PortalSpec | None = None
+    interventions: list[Intervention] = []
+    cycle: CycleSpec | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Template:
@@ -119,6 +157,9 @@ class Template(_Strict):
         ids = [e.id for e in self.entities]
         if len(set(ids)) != len(ids):
             raise ValueError(f"entity ids must be unique, got {ids}")
+        for iv in self.interventions:
+            if iv.type != "event_cancellation" and iv.target not in ids:
+                raise ValueError(f"intervention {iv.type} names unknown entity {iv.target!r}; entities are {ids}")
         for rel in self.relationships:
             for end in (rel.a, rel.b):
                 if end not in ids:

@@ -95,6 +95,9 @@ MIGRATIONS = [
         rank INTEGER, coherence REAL, flags TEXT, metadata TEXT, PRIMARY KEY (run_id, timeline_id)
     );
     """,
+    """
+    ALTER TABLE timepoints ADD COLUMN metadata TEXT;
+    """,
 ]
 
 _TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
@@ -181,9 +184,10 @@ class RunStore:
     def save_timepoint(self, tp: Timepoint) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO timepoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO timepoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.run_id, tp.id, tp.index, tp.timeline_id, tp.timestamp.isoformat(), tp.event,
-                 json.dumps(tp.entities_present), tp.causal_parent, tp.causal_link, tp.importance))
+                 json.dumps(tp.entities_present), tp.causal_parent, tp.causal_link, tp.importance,
+                 json.dumps(tp.metadata)))
             if tp.causal_parent:
                 self.db.execute("INSERT OR IGNORE INTO causal_edges VALUES (?, ?, ?, ?)",
                                 (self.run_id, tp.causal_parent, tp.id, "causes"))

@@ -212,6 +212,7 @@ class Timepoint(BaseModel):
     causal_link: str = ""
     importance: float = Field(0.5, ge=0, le=1)
     timeline_id: str = "main"
+    metadata: dict = Field({}, description="What the mode knows of this moment: act, tension, cycle, branch...")
 
 
 class Turn(BaseModel):

@@ -4,6 +4,8 @@ talk it through, and carry the consequences."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..config import DialogConfig
 from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
@@ -15,6 +17,47 @@ from ..simulation import Simulation
 from ..world import Dialog, ExposureEvent, Timepoint
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Moment:
+    """A state a mode settled on, before it is a timepoint: when, what, who, why, and what the mode
+    knows of it (act, tension, cycle, branch...)."""
+
+    at: datetime
+    description: str
+    entities: list[str]
+    causal_link: str
+    importance: float = 0.5
+    metadata: dict = field(default_factory=dict)
+
+
+def linked(moments: list[Moment], timeline: str, prefix: str = "", parent: str | None = None,
+           first_index: int = 0) -> list[Timepoint]:
+    """Chronological moments as timepoints, each the causal child of the one before; the first
+    hangs from `parent` (a branch point on another timeline, or nothing)."""
+    tps = []
+    for index, m in enumerate(moments, start=first_index):
+        tp = Timepoint(id=f"{prefix}tp_{index:03d}", index=index, timestamp=m.at, event=m.description,
+                       entities_present=m.entities, causal_parent=parent, causal_link=m.causal_link,
+                       importance=round(min(1.0, max(0.0, m.importance)), 3), timeline_id=timeline,
+                       metadata=m.metadata)
+        tps.append(tp)
+        parent = tp.id
+    return tps
+
+
+async def follow(sim: Simulation, moments: list[Moment]) -> None:
+    """Live through the chosen timeline, origin first, so knowledge flows with causality."""
+    for tp in linked(moments, "main"):
+        await live_through(sim, tp)
+
+
+def keep(sim: Simulation, moments: list[Moment], timeline: str, prefix: str, parent: str | None = None,
+         first_index: int = 0) -> None:
+    """A path dialogs do not follow: its timepoints and causal links, queryable like the chosen one."""
+    for tp in linked(moments, timeline, prefix, parent, first_index):
+        sim.store.save_timepoint(tp)
 
 
 def participants_of(sim: Simulation, present: list[str]) -> list[str]:

@@ -27,13 +27,11 @@ from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..simulation import Simulation
-from ..world import Timepoint
-from .common import at_least_two, dialog_plan, live_through
+from .common import Moment, at_least_two, dialog_plan, follow, keep
+from .judging import RATING, Rating, brief, ranking_schema, rate_link
 
 log = logging.getLogger(__name__)
 
-RATING = {"implausible": 0.1, "doubtful": 0.35, "plausible": 0.65, "compelling": 0.9}
-WEIGHTS = {"overall": 0.3, "historical": 0.2, "causal": 0.3, "capability": 0.2}  # sums to 1 (reference: 1.1)
 PIVOT_WORDS = ("decision", "decide", "pivot", "launch", "founded", "acquire", "funding", "crisis", "fail",
                "hire", "scale", "approve", "cancel", "overrule", "sign")
 
@@ -75,19 +73,6 @@ def states_schema(entity_ids: list[str], count: int, direction: str) -> type[Bas
     return create_model("CandidateStates", candidates=(list[state], Field(min_length=count, max_length=count)))
 
 
-class Rating(BaseModel):
-    overall: Literal[tuple(RATING)]
-    historical: Literal[tuple(RATING)]
-    causal: Literal[tuple(RATING)]
-    capability: Literal[tuple(RATING)]
-
-
-@cached_schema
-def judge_schema(count: int) -> type[BaseModel]:
-    return create_model("CandidateRanking",
-                        scores=(list[Literal[tuple(RATING)]], Field(min_length=count, max_length=count)))
-
-
 class Portal:
     def __init__(self, sim: Simulation, mode: PortalMode):
         self.sim, self.mode = sim, mode
@@ -101,10 +86,6 @@ class Portal:
         start, end = self.sim.template.time.start, self.portal.at
         return end - (end - start) * (step / self.steps)
 
-    def _brief(self) -> str:
-        cast = "\n".join(f"- {e.id}: {e.name}, {e.title}. {e.description}" for e in self.sim.entities.values())
-        return f"Premise: {self.sim.template.premise}\nCast:\n{cast}"
-
     # -- generation and scoring ------------------------------------------------------------
 
     async def _generate(self, anchor: State, at: datetime, backward: bool) -> list[State]:
@@ -116,7 +97,7 @@ class Portal:
         reply = await self.sim.gateway.structured("steering", [
             {"role": "system", "content": "You reason about causes and consequences in a social simulation. "
                                           "Answer in JSON."},
-            {"role": "user", "content": f"{self._brief()}\n\n{task}"},
+            {"role": "user", "content": f"{brief(self.sim)}\n\n{task}"},
         ], states_schema(self.ids, n, direction), temperature=0.8, frequency_penalty=0.3)
         states = [State(id=f"s{next(self._counter)}", at=at, description=c.description, key_events=c.key_events,
                         entities=at_least_two(c.entities_involved, self.ids), causal_link=c.causal_link,
@@ -132,18 +113,12 @@ class Portal:
             return
         ratings = await asyncio.gather(*(self._rate(anchor, s, backward) for s in states))
         for s, r in zip(states, ratings):
-            s.plausibility = round(sum(WEIGHTS[k] * RATING[getattr(r, k)] for k in WEIGHTS), 4)
+            s.plausibility = r
 
-    async def _rate(self, anchor: State, state: State, backward: bool) -> Rating:
+    async def _rate(self, anchor: State, state: State, backward: bool) -> float:
         earlier, later = (state, anchor) if backward else (anchor, state)
-        return await self.sim.gateway.structured("judge", [
-            {"role": "system", "content": "You rate causal links in a social simulation: overall plausibility, "
-                                          "fit with the period, causal strength, and whether the people could "
-                                          "do it. Answer in JSON."},
-            {"role": "user", "content": f"{self._brief()}\n\nEarlier ({spoken_time(earlier.at)}): {earlier.description}"
-                                        f"\nLater ({spoken_time(later.at)}): {later.description}\n"
-                                        f"Claimed link: {state.causal_link}"},
-        ], Rating, temperature=0.3)
+        return await rate_link(self.sim, (earlier.at, earlier.description), (later.at, later.description),
+                               state.causal_link)
 
     async def _simulate(self, start: State, toward: State) -> str:
         """A short forward simulation from a candidate toward the state it should lead to."""
@@ -151,7 +126,7 @@ class Portal:
         for k in range(self.mode.simulation_forward_steps):
             reply = await self.sim.gateway.structured("steering", [
                 {"role": "system", "content": "You simulate what happens next, one step at a time. Answer in JSON."},
-                {"role": "user", "content": f"{self._brief()}\n\nNow: {current}\nWhat happens next, step {k + 1} "
+                {"role": "user", "content": f"{brief(self.sim)}\n\nNow: {current}\nWhat happens next, step {k + 1} "
                                             f"of {self.mode.simulation_forward_steps} toward "
                                             f"{spoken_time(toward.at)}?"},
             ], create_model("SimulatedStep", next_state=(str, Field(max_length=300))), temperature=0.7,
@@ -168,9 +143,9 @@ class Portal:
         ranking = await self.sim.gateway.structured("judge", [
             {"role": "system", "content": "You judge which simulated histories best reach the known state. "
                                           "Score every candidate, in order. Answer in JSON."},
-            {"role": "user", "content": f"{self._brief()}\n\nKnown state ({spoken_time(anchor.at)}): "
+            {"role": "user", "content": f"{brief(self.sim)}\n\nKnown state ({spoken_time(anchor.at)}): "
                                         f"{anchor.description}\n\nCandidates:\n{listing}"},
-        ], judge_schema(len(states)), temperature=0.3)
+        ], ranking_schema(len(states)), temperature=0.3)
         for s, score in zip(states, ranking.scores):
             s.plausibility = RATING[score]
 
@@ -222,8 +197,7 @@ class Portal:
         pairs = [(b, f) for b in best_back for f in best_fwd]
         ratings = await asyncio.gather(*(self._rate(b, f, backward=True) for b, f in pairs))
         paths = []
-        for (b, f), r in zip(pairs, ratings):
-            bridge = round(sum(WEIGHTS[k] * RATING[getattr(r, k)] for k in WEIGHTS), 4)
+        for (b, f), bridge in zip(pairs, ratings):
             forward_part = list(reversed(_chain(f)))      # meeting state … origin, endpoint-first order
             forward_part[0] = _with(forward_part[0], plausibility=statistics.fmean([forward_part[0].plausibility,
                                                                                      bridge]))
@@ -325,30 +299,13 @@ async def run(sim: Simulation) -> None:
         sim.store.save_timeline(timeline, mode="portal", rank=rank, coherence=score, flags=flags,
                                 metadata={"pivots": pivots(path, spread["ratios"]), "divergence": spread})
         if rank:
-            _store_path(sim, path, timeline, prefix=f"p{rank}_")
-    best = kept[0][1]
-    # Dialogs follow the best path from the origin forward: causes before consequences.
-    chronological = list(reversed(best))
-    parent = None
-    for index, state in enumerate(chronological):
-        tp = _timepoint(state, index, parent, "main", "")
-        await live_through(sim, tp)
-        parent = tp.id
+            keep(sim, [_moment(s) for s in reversed(path)], timeline, prefix=f"p{rank}_")
+    await follow(sim, [_moment(s) for s in reversed(kept[0][1])])
 
 
-def _timepoint(state: State, index: int, parent: str | None, timeline: str, prefix: str) -> Timepoint:
-    return Timepoint(id=f"{prefix}tp_{index:03d}", index=index, timestamp=state.at, event=state.description,
-                     entities_present=state.entities, causal_parent=parent, causal_link=state.causal_link,
-                     importance=round(state.plausibility, 3), timeline_id=timeline)
-
-
-def _store_path(sim: Simulation, path: list[State], timeline: str, prefix: str) -> None:
-    """A path that dialogs do not follow: its timepoints and causal links, queryable like the best one."""
-    parent = None
-    for index, state in enumerate(reversed(path)):
-        tp = _timepoint(state, index, parent, timeline, prefix)
-        sim.store.save_timepoint(tp)
-        parent = tp.id
+def _moment(state: State) -> Moment:
+    return Moment(state.at, state.description, state.entities, state.causal_link, state.plausibility,
+                  {"key_events": state.key_events})
 
 
 def plan(template: Template, mode: PortalMode, dialog: DialogConfig) -> list[PlannedCall]:
