@@ -69,7 +69,40 @@ class PortalMode(_Strict):
     max_backtrack_depth: int = Field(ge=0, le=10)
 
 
-ModeConfig = Annotated[ForwardMode | PortalMode, Field(discriminator="name")]
+class BranchingMode(_Strict):
+    """Counterfactual timelines grown forward (reference §3 BRANCHING, M12)."""
+
+    name: Literal["branching"]
+    description: str = ""
+    steps: int | None = Field(None, ge=1, le=100, description="null: the template's timepoints − 1")
+    branch_count: int = Field(ge=1, le=10, description="Branches kept; states are pruned above 3× this")
+    candidates_per_step: int = Field(ge=2, le=6, description="Divergent consequents at a branch point")
+    coherence_threshold: float = Field(ge=0, le=1)
+
+
+class CyclicalMode(_Strict):
+    """Recurrence with escalation and prophecy (reference §3 CYCLICAL)."""
+
+    name: Literal["cyclical"]
+    description: str = ""
+    cycle_length: int | None = Field(None, ge=2, le=50, description="null: the template's cycle.length, else 4")
+    loops: int | None = Field(None, ge=2, le=20, description="null: timepoints // cycle_length, at least 2")
+    path_count: int = Field(ge=1, le=5, description="Independent cycle histories generated and ranked")
+    prophecy_accuracy: float = Field(ge=0, le=1, description="Confidence at which a prophecy counts as fulfilled")
+
+
+class DirectorialMode(_Strict):
+    """Five-act dramatic structure (reference §3 DIRECTORIAL)."""
+
+    name: Literal["directorial"]
+    description: str = ""
+    steps: int | None = Field(None, ge=5, le=100, description="Scenes; null: the template's timepoints")
+    path_count: int = Field(ge=1, le=5, description="Independent drafts of the story, ranked")
+    dramatic_tension: float = Field(ge=0, le=1, description="Scales every act's tension target")
+
+
+ModeConfig = Annotated[ForwardMode | PortalMode | BranchingMode | CyclicalMode | DirectorialMode,
+                       Field(discriminator="name")]
 
 
 class BudgetConfig(_Strict):

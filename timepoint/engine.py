@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from . import config as config_module
 from .config import ModeConfig, ModelCard, RunConfig
-from .errors import BudgetExhausted, SimulationError, UserError
+from .errors import BudgetExhausted, SimulationError
 from .estimate import Estimate, estimate
 from .export import EXPORTERS
 from .export.summary import run_summary, write_run_json
@@ -25,7 +25,7 @@ from .llm.retry import ProviderError, RetryPolicy
 from .llm.selection import check_models, model_chains
 from .modes import MODES
 from .progress import Progress
-from .scenario import Template, available_templates, load_template
+from .scenario import Template, load_template
 from .scene import set_up_scene
 from .simulation import Simulation
 from .store import Catalog, RunStore, now_iso
@@ -59,16 +59,12 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     run_cfg = config_module.validate(cfg)
     template, _ = load_template(run_cfg.template)
     mode = run_cfg.mode or config_module.load_mode(template.mode)
-    if mode.name == "portal" and template.portal is None:
-        raise UserError(f"mode=portal needs a template with a portal section (endpoint, at); "
-                        f"{run_cfg.template!r} has none; portal templates: {', '.join(portal_templates())}")
+    check = getattr(MODES[mode.name], "check", None)
+    if check:
+        check(template, mode)
     chains = model_chains(run_cfg)
     check_models(chains, run_cfg.for_training_data, need_keys)
     return Prepared(run_cfg, template, mode, chains)
-
-
-def portal_templates() -> list[str]:
-    return [name for name in available_templates() if load_template(name)[0].portal]
 
 
 def new_run_id() -> str:

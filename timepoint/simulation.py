@@ -71,6 +71,11 @@ class Simulation:
         self.store.add_exposures(events)
         self.fire("M3", events[0].event_type, events[0].timepoint_id)
 
+    def forget(self, entity_id: str, information: str) -> None:
+        """A counterfactual in which the entity never learned this: its exposure is gone, not just hidden."""
+        self.exposures[entity_id] = [e for e in self.exposures.get(entity_id, []) if e.information != information]
+        self.store.remove_exposure(entity_id, information)
+
     def known(self, entity_id: str) -> set[str]:
         return {e.information for e in self.exposures.get(entity_id, [])}
 

@@ -214,6 +214,11 @@ class RunStore:
                 [(self.run_id, e.entity_id, e.event_type, e.information, e.source, e.timestamp.isoformat(),
                   e.confidence, e.timepoint_id) for e in events])
 
+    def remove_exposure(self, entity_id: str, information: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM exposure_events WHERE run_id = ? AND entity_id = ? AND information = ?",
+                            (self.run_id, entity_id, information))
+
     def snapshot_states(self, timepoint_id: str, seq: int, entities: list[Entity],
                         knowledge_counts: dict[str, int]) -> None:
         """Each entity's state at the end of a timepoint: the before/after of training records."""

@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field, create_model
 
 from ..config import DialogConfig, PortalMode
 from ..dialog.prompts import spoken_time
-from ..errors import SimulationError
+from ..errors import SimulationError, UserError
 from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
-from ..scenario import Template
+from ..scenario import Template, available_templates, load_template
 from ..simulation import Simulation
 from .common import Moment, at_least_two, dialog_plan, follow, keep
 from .judging import RATING, Rating, brief, ranking_schema, rate_link
@@ -51,6 +51,13 @@ class State:
 
 def _steps(sim: Simulation, mode: PortalMode) -> int:
     return mode.backward_steps or max(1, sim.template.timepoints - 1)
+
+
+def check(template: Template, mode: PortalMode) -> None:
+    if template.portal is None:
+        with_portal = [name for name in available_templates() if load_template(name)[0].portal]
+        raise UserError(f"mode=portal needs a template with a portal section (endpoint, at); "
+                        f"{template.world_id!r} has none; portal templates: {', '.join(with_portal)}")
 
 
 def _exploration(mode: PortalMode, steps: int) -> str:
