@@ -2,6 +2,7 @@
 the store, and `plan(template, mode_config, dialog_config)`, the calls it will make, for estimates;
 a mode with needs of its template has `check(template, mode_config)`, which raises a UserError."""
 
-from . import branching, forward, portal
+from . import branching, cyclical, directorial, forward, portal
 
-MODES = {"forward": forward, "portal": portal, "branching": branching}
+MODES = {"forward": forward, "portal": portal, "branching": branching, "cyclical": cyclical,
+         "directorial": directorial}
