@@ -74,7 +74,9 @@ def test_replay_fails_fast_on_a_miss_and_describes_the_request(timepoint):
     assert s["calls"]["total"] == 0
 
 
-@pytest.mark.parametrize("template", ["convergence_simple", "board_meeting", "jefferson_dinner"])
+@pytest.mark.parametrize("template", ["convergence_simple", "board_meeting", "jefferson_dinner", "mars_mission_portal",
+                                      "castaway_colony_branching", "vc_pitch_branching", "agent4_elk_migration",
+                                      "hound_shadow_directorial"])
 def test_estimate_is_within_a_quarter_of_the_actual_call_count(timepoint, template):
     result = timepoint("model=test", f"template={template}", "cache.mode=off")
     s = result.summary

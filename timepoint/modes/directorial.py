@@ -94,7 +94,7 @@ class DraftVerdict(BaseModel):
 def act_bounds(plan) -> list[tuple[str, float, float]]:
     """(act, start, end) as shares of the story; the fallback split when the plan's are not increasing."""
     ends = [getattr(plan, f"{act}_ends_at_percent") / 100 for act in ACTS[:-1]] + [1.0]
-    if not all(0 < a < b for a, b in zip([0.0, *ends], ends)):
+    if not all(a < b for a, b in zip([0.0, *ends], ends)):
         ends = list(FALLBACK_ENDS)
     return [(act, start, end) for act, start, end in zip(ACTS, [0.0, *ends[:-1]], ends)]
 
