@@ -16,7 +16,7 @@ import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -28,7 +28,7 @@ from ..llm.schema_cache import cached_schema
 from ..scenario import Intervention, Resource, Template
 from ..simulation import Simulation
 from ..world import ExposureEvent
-from .common import Moment, at_least_two, dialog_plan, keep, linked, live_through
+from .common import Moment, at_least_two, dialog_plan, keep, linked, live_through, state_fields
 from .judging import Rating, brief, rate_link
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,8 @@ def labels(count: int) -> list[str]:
 @cached_schema
 def consequents_schema(entity_ids: list[str], slots: list[str], resources: list[str]) -> type[BaseModel]:
     fields = dict(
-        description=(str, Field(max_length=400, description="What happens next, concretely: names, numbers")),
-        key_events=(list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=3)),
-        entities_involved=(list[Literal[tuple(entity_ids)]],
-                           Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
-        causal_link=(str, Field(max_length=200, description="Why this follows from the current state")),
+        **state_fields(entity_ids, "What happens next, concretely: names, numbers",
+                       "Why this follows from the current state"),
     )
     if resources:
         change = create_model("ResourceChange", resource=(Literal[tuple(resources)], ...), change=(float, ...))

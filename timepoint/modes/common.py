@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from ..config import DialogConfig
 from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
@@ -17,6 +20,18 @@ from ..simulation import Simulation
 from ..world import Dialog, ExposureEvent, Timepoint
 
 log = logging.getLogger(__name__)
+
+
+def state_fields(entity_ids: list[str], what: str, link: str, length: int = 400) -> dict:
+    """The fields of every generated state: what happens, its key events, who is involved (only the
+    cast), and why it follows — for `create_model`."""
+    return dict(
+        description=(str, Field(max_length=length, description=what)),
+        key_events=(list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=3)),
+        entities_involved=(list[Literal[tuple(entity_ids)]],
+                           Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
+        causal_link=(str, Field(max_length=200, description=link)),
+    )
 
 
 @dataclass

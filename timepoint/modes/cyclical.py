@@ -24,7 +24,7 @@ from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..simulation import Simulation
 from ..world import ExposureEvent
-from .common import Moment, at_least_two, dialog_plan, keep, linked, live_through
+from .common import Moment, at_least_two, dialog_plan, keep, linked, live_through, state_fields
 from .judging import RATING, brief
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,8 @@ class CycleJudgement(BaseModel):
 def state_schema(entity_ids: list[str], elements: list[str]) -> type[BaseModel]:
     return create_model(
         "CycleState",
-        description=(str, Field(max_length=400, description="The situation now, concretely: names, numbers")),
-        key_events=(list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=3)),
-        entities_involved=(list[Literal[tuple(entity_ids)]],
-                           Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
-        causal_link=(str, Field(max_length=200, description="Why this follows from the previous state")),
+        **state_fields(entity_ids, "The situation now, concretely: names, numbers",
+                       "Why this follows from the previous state"),
         recurring=(list[Literal[tuple(elements)]], Field(max_length=len(elements), json_schema_extra={
             "uniqueItems": True}, description="Which recurring elements appear in this state")),
     )

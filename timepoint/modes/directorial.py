@@ -23,7 +23,7 @@ from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..simulation import Simulation
-from .common import Moment, at_least_two, dialog_plan, follow, keep
+from .common import Moment, at_least_two, dialog_plan, follow, keep, state_fields
 from .judging import RATING, brief
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,8 @@ def camera_schema(entity_ids: list[str]) -> type[BaseModel]:
 def scene_schema(entity_ids: list[str]) -> type[BaseModel]:
     return create_model(
         "Scene",
-        description=(str, Field(max_length=400, description="What happens in this scene, concretely")),
-        key_events=(list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=3)),
-        entities_involved=(list[Literal[tuple(entity_ids)]],
-                           Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
-        causal_link=(str, Field(max_length=200, description="Why this follows from the previous scene")),
+        **state_fields(entity_ids, "What happens in this scene, concretely",
+                       "Why this follows from the previous scene"),
         tension=(Literal[tuple(TENSION_WORDS)], Field(description="How tense the scene is")),
         dramatic_irony=(str, Field(max_length=200, description="What the audience knows that a character in the "
                                                                 "scene does not; empty if nothing")),

@@ -16,7 +16,6 @@ import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -27,7 +26,7 @@ from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template, available_templates, load_template
 from ..simulation import Simulation
-from .common import Moment, at_least_two, dialog_plan, follow, keep
+from .common import Moment, at_least_two, dialog_plan, follow, keep, state_fields
 from .judging import RATING, Rating, brief, ranking_schema, rate_link
 
 log = logging.getLogger(__name__)
@@ -70,12 +69,8 @@ def _exploration(mode: PortalMode, steps: int) -> str:
 def states_schema(entity_ids: list[str], count: int, direction: str) -> type[BaseModel]:
     state = create_model(
         "CandidateState",
-        description=(str, Field(max_length=300, description=f"The situation at that time, concretely: names, "
-                                                             f"numbers, trade-offs ({direction})")),
-        key_events=(list[Annotated[str, Field(max_length=100)]], Field(max_length=3)),
-        entities_involved=(list[Literal[tuple(entity_ids)]],
-                           Field(min_length=1, max_length=len(entity_ids), json_schema_extra={"uniqueItems": True})),
-        causal_link=(str, Field(max_length=200, description="How it connects to the other state")),
+        **state_fields(entity_ids, f"The situation at that time, concretely: names, numbers, trade-offs ({direction})",
+                       "How it connects to the other state", length=300),
     )
     return create_model("CandidateStates", candidates=(list[state], Field(min_length=count, max_length=count)))
 
