@@ -55,3 +55,16 @@ async def new_simulation(tmp_path: Path, *overrides: str, providers: dict | None
     from timepoint.engine import open_simulation
     return await open_simulation(["model=test", f"paths.home={tmp_path}", "cache.mode=off", *overrides], tmp_path,
                                  providers)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> RunResult:
+    """One completed model=test run of board_meeting, shared read-only by the exporter tests.
+    Exporters write into their own directories (--out / out_dir), never into this one."""
+    tmp = tmp_path_factory.mktemp("finished")
+    run_dir = tmp / "run"
+    proc = subprocess.run([sys.executable, "-m", "timepoint", "model=test", "template=board_meeting",
+                           f"hydra.run.dir={run_dir}"], capture_output=True, text=True, cwd=tmp,
+                          env={**os.environ, "TIMEPOINT_HOME": str(tmp / "home")}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, run_dir)

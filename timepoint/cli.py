@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config import EXPORT_FORMATS
 from .errors import UserError
 from .export import EXPORTERS
 from .paths import default_home
@@ -48,7 +49,8 @@ def _export(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     store = RunStore(run_dir / "run.db")
     try:
-        print(EXPORTERS[args.format](store, out))
+        for path in EXPORTERS[args.format](store, out, args.compression):
+            print(path)
     finally:
         store.close()
 
@@ -80,8 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_list)
     p = sub.add_parser("export", help="export a past run")
     p.add_argument("run", help="run directory, run id, or 'last'")
-    p.add_argument("--format", choices=sorted(EXPORTERS), default="training")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="training")
     p.add_argument("--out", help="directory for the files (default: the run directory)")
+    p.add_argument("--compression", choices=["none", "gzip", "bz2"], default="none",
+                   help="for the line formats (JSONL, CSV)")
     p.set_defaults(func=_export)
     p = sub.add_parser("estimate", help="predict a run's calls, tokens and cost without calling a model")
     p.add_argument("overrides", nargs="*", help="overrides as for a run, e.g. template=board_meeting model=deepseek")

@@ -112,8 +112,22 @@ class BudgetConfig(_Strict):
     max_calls: int | None = Field(None, ge=0)
 
 
+EXPORT_FORMATS = ("training", "chat", "formatters", "tdf", "sqlite", "parquet", "csv", "fountain", "markdown")
+
+
+class OxenConfig(_Strict):
+    """Push the dataset to an Oxen repository; nothing leaves the machine unless enabled and OXEN_API_KEY is set."""
+
+    enabled: bool = False
+    repo: str | None = Field(None, description="namespace/name on the Oxen hub")
+    host: str = "https://hub.oxen.ai"
+    branch: str = "main"
+
+
 class ExportersConfig(_Strict):
-    formats: list[Literal["training"]]
+    formats: list[Literal[EXPORT_FORMATS]]
+    compression: Literal["none", "gzip", "bz2"] = Field("none", description="For the line formats")
+    oxen: OxenConfig = OxenConfig()
 
 
 class VariationsConfig(_Strict):

@@ -17,6 +17,7 @@ from .config import ModeConfig, ModelCard, RunConfig
 from .errors import BudgetExhausted, SimulationError
 from .estimate import Estimate, estimate
 from .export import EXPORTERS
+from .export.lines import read_jsonl
 from .export.summary import run_summary, write_run_json
 from .llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
 from .llm.calllog import CallLog, redactor
@@ -123,9 +124,9 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         calls.close()
         store.update_run(status=status, error=error, finished_at=now_iso(),
                          duration_s=round(time.perf_counter() - started, 3))
-        written = {name: EXPORTERS[name](store, run_dir) for name in cfg.exporters.formats}
-        training_path = written.get("training")
-        examples = sum(1 for _ in training_path.open()) if training_path else 0
+        written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
+                   for name in cfg.exporters.formats}
+        examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples)
         write_run_json(summary, run_dir)
         catalog.upsert(run_id=run_id, status=status, cost_usd=summary["cost_usd"], llm_calls=summary["calls"]["total"],

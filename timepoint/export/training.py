@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ..store import RunStore
 from ..world import alignment
+from .lines import write_jsonl
+from .view import RunView
 
 CONTEXT_MECHANISMS = ["M3", "M6", "M7", "M11", "M13"]
 
@@ -21,48 +23,14 @@ def _r(x: float) -> float:
     return round(x, 4)
 
 
-class _RunView:
-    """The store's rows, indexed the way the formatter needs them."""
-
-    def __init__(self, store: RunStore):
-        self.run = store.run()
-        self.timepoints = [tp for tp in store.rows("timepoints", "idx") if tp["timeline_id"] == "main"]
-        for tp in self.timepoints:
-            tp["entities_present"] = json.loads(tp["entities_present"])
-        self.by_tp = {tp["timepoint_id"]: tp for tp in self.timepoints}
-        self.entities = {e["entity_id"]: e for e in store.rows("entities")}
-        self.states = {(s["entity_id"], s["timepoint_id"]): s for s in store.rows("entity_states")}
-        self.exposures = store.rows("exposure_events", "id")
-        self.relationships = {(r["entity_a"], r["entity_b"]): r for r in store.rows("relationships")}
-        self.dialogs = {d["timepoint_id"]: d for d in store.rows("dialogs")}
-        self.turns: dict[str, list[dict]] = {}
-        for t in store.rows("turns", "dialog_id, idx"):
-            self.turns.setdefault(t["dialog_id"], []).append(t)
-        self.mechanisms = {m["mechanism"] for m in store.rows("mechanism_usage")}
-
-    def known_by(self, entity_id: str, upto_idx: int) -> list[dict]:
-        """Exposures of an entity up to and including timepoint index `upto_idx` (initial ones count)."""
-        def idx(ev: dict) -> int:
-            tp = self.by_tp.get(ev["timepoint_id"])
-            return tp["idx"] if tp else -1
-        return [e for e in self.exposures if e["entity_id"] == entity_id and idx(e) <= upto_idx]
-
-    def ancestors(self, tp_id: str, limit: int = 5) -> list[dict]:
-        chain, cur = [], self.by_tp.get(tp_id)
-        while cur and len(chain) < limit:
-            chain.append(cur)
-            cur = self.by_tp.get(cur["causal_parent"]) if cur["causal_parent"] else None
-        return list(reversed(chain))
-
-
-def _causal_history(v: _RunView, tp: dict) -> str:
+def _causal_history(v: RunView, tp: dict) -> str:
     chain = v.ancestors(tp["timepoint_id"])
     lines = [f"  {t['timepoint_id']} ({t['timestamp']}): {t['event'][:200]}" for t in chain]
     header = f"=== CAUSAL HISTORY (M7) ===\nTimeline leading to current moment ({len(chain)} events):\n"
     return header + "\n".join(lines)
 
 
-def _relationships(v: _RunView, entity_id: str, others: list[str], upto_idx: int) -> str:
+def _relationships(v: RunView, entity_id: str, others: list[str], upto_idx: int) -> str:
     mine = {e["information"] for e in v.known_by(entity_id, upto_idx)}
     lines = []
     for other in others[:5]:
@@ -87,7 +55,7 @@ def _provenance(known: list[dict]) -> str:
                                     for e in recent))
 
 
-def _dialog_context(v: _RunView, tp: dict) -> str | None:
+def _dialog_context(v: RunView, tp: dict) -> str | None:
     dialog = v.dialogs.get(tp["timepoint_id"])
     if not dialog:
         return None
@@ -103,7 +71,7 @@ def _entity_state(entity_id: str, tensor: dict) -> str:
             f"  biology {vec(tensor['biology'])}\n  behavior {vec(tensor['behavior'])}")
 
 
-def _record(v: _RunView, entity_id: str, t0: dict, t1: dict) -> dict:
+def _record(v: RunView, entity_id: str, t0: dict, t1: dict) -> dict:
     ent = v.entities[entity_id]
     before, after = v.states[(entity_id, t0["timepoint_id"])], v.states[(entity_id, t1["timepoint_id"])]
     cog0, cog1 = json.loads(before["cognitive"]), json.loads(after["cognitive"])
@@ -160,7 +128,7 @@ def _record(v: _RunView, entity_id: str, t0: dict, t1: dict) -> dict:
 
 
 def training_records(store: RunStore) -> list[dict]:
-    v = _RunView(store)
+    v = RunView(store)
     records = []
     for t0, t1 in zip(v.timepoints, v.timepoints[1:]):
         for entity_id in t1["entities_present"]:
@@ -169,9 +137,5 @@ def training_records(store: RunStore) -> list[dict]:
     return records
 
 
-def export(store: RunStore, out_dir: Path) -> Path:
-    path = out_dir / "training.jsonl"
-    with path.open("w", encoding="utf-8") as f:
-        for record in training_records(store):
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
+def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Path]:
+    return [write_jsonl(out_dir / "training.jsonl", training_records(store), compression)]
