@@ -123,6 +123,12 @@ class OxenConfig(_Strict):
     host: str = "https://hub.oxen.ai"
     branch: str = "main"
 
+    @model_validator(mode="after")
+    def _repo_named(self) -> OxenConfig:
+        if self.enabled and (not self.repo or self.repo.count("/") != 1):
+            raise ValueError(f"exporters.oxen.repo must be 'namespace/name' when enabled, got {self.repo!r}")
+        return self
+
 
 class ExportersConfig(_Strict):
     formats: list[Literal[EXPORT_FORMATS]]

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from omegaconf import DictConfig
 
 from . import config as config_module
 from .config import ModeConfig, ModelCard, RunConfig
 from .errors import BudgetExhausted, SimulationError
 from .estimate import Estimate, estimate
-from .export import EXPORTERS
+from .export import EXPORTERS, oxen
 from .export.lines import read_jsonl
+from .export.live import live_exports
 from .export.summary import run_summary, write_run_json
 from .llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
 from .llm.calllog import CallLog, redactor
@@ -100,6 +103,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
 
     gateway = run.gateway(cache, on_call)
     sim = Simulation(cfg, template, mode, store, gateway, progress)
+    sim.after_timepoint = live_exports(store, run_dir, cfg.exporters.formats)
     started = time.perf_counter()
     status, error = "completed", None
     try:
@@ -126,6 +130,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
                          duration_s=round(time.perf_counter() - started, 3))
         written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
                    for name in cfg.exporters.formats}
+        shutil.rmtree(run_dir / ".partial", ignore_errors=True)
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples)
         write_run_json(summary, run_dir)
@@ -133,7 +138,17 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
                        tokens=summary["tokens"]["in"] + summary["tokens"]["out"], finished_at=summary["finished_at"])
         catalog.close()
         store.close()
+    if status == "completed":
+        _upload(cfg, run_dir, run_id)
     return summary
+
+
+def _upload(cfg: RunConfig, run_dir: Path, run_id: str) -> None:
+    """An upload that fails loses nothing: the dataset is on disk, and the failure is said."""
+    try:
+        oxen.upload(cfg.exporters.oxen, run_dir, run_id)
+    except httpx.HTTPError as exc:
+        log.warning("oxen: upload failed, the dataset stays in %s: %s", run_dir, exc)
 
 
 async def open_simulation(overrides: list[str], run_dir: Path, providers: dict | None = None) -> Simulation:

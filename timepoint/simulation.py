@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
 
 from .config import ModeConfig, RunConfig
@@ -41,6 +42,7 @@ class Simulation:
         self.relationships: dict[tuple[str, str], Relationship] = {}
         self.exposures: dict[str, list[ExposureEvent]] = {}
         self.timepoints: list[Timepoint] = []
+        self.after_timepoint: Callable[[Timepoint], None] | None = None  # e.g. live dataset exports
 
     # -- time -----------------------------------------------------------------------------
 
@@ -94,6 +96,8 @@ class Simulation:
         self.store.snapshot_states(tp.id, tp.index, entities, counts)
         self.fire("M6", "state_snapshot", tp.id)
         self.fire("M13", "alignment", tp.id)
+        if self.after_timepoint:
+            self.after_timepoint(tp)
 
     def fire(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
         if mechanism in self.enabled:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
+from ..dialog.archetypes import archetype_of
 from ..store import RunStore
 from ..world import alignment
 from .lines import write_jsonl
 from .view import RunView
 
-CONTEXT_MECHANISMS = ["M3", "M6", "M7", "M11", "M13"]
+CONTEXT_MECHANISMS = ["M3", "M6", "M7", "M10", "M11", "M13", "M14"]
 
 
 def _r(x: float) -> float:
@@ -64,6 +66,59 @@ def _dialog_context(v: RunView, tp: dict) -> str | None:
             + "\n".join(lines))
 
 
+def _mood(valence: float, arousal: float) -> str:
+    if valence > 0.3:
+        return "excited" if arousal > 0.3 else "content"
+    if valence < -0.3:
+        return "angry" if arousal > 0.3 else "sad"
+    return "neutral"
+
+
+def _atmosphere(v: RunView, tp: dict) -> str:
+    """The room as the people in it make it: their mean mood and energy, and tension from distrust."""
+    present = tp["entities_present"]
+    states = [json.loads(v.states[(e, tp["timepoint_id"])]["cognitive"]) for e in present
+              if (e, tp["timepoint_id"]) in v.states]
+    pairs = [v.relationships.get(tuple(sorted((a, b)))) for i, a in enumerate(present) for b in present[i + 1:]]
+    hostile = [r for r in pairs if r and r["trust"] < 0.3]
+    tension = min(1.0, 1.5 * len(hostile) / len(pairs)) if pairs else 0.3
+    lines = [f"Location: {v.run['location'] or 'unspecified'}", f"Present: {len(present)}",
+             f"Tension: {tension:.2f}"]
+    if states:
+        valence = sum(c["valence"] for c in states) / len(states)
+        arousal = sum(c["arousal"] for c in states) / len(states)
+        energy = sum(c["energy"] for c in states) / len(states)
+        lines.append(f"Mood: {_mood(valence, arousal)} (valence {valence:.2f}, arousal {arousal:.2f}, "
+                     f"energy {energy:.0f})")
+    dialog = v.dialogs.get(tp["timepoint_id"])
+    if dialog and dialog["mood"]:
+        lines.append(f"Conversation mood: {dialog['mood']}")
+    return "=== ATMOSPHERIC CONTEXT (M10) ===\n" + "\n".join(lines)
+
+
+def _temporal_patterns(v: RunView, t0: dict, t1: dict) -> str:
+    """When the event falls: time of day, the gap since the last one, and where it sits in the mode's shape."""
+    start, end = datetime.fromisoformat(t0["timestamp"]), datetime.fromisoformat(t1["timestamp"])
+    hour = end.hour
+    phase = "night" if hour >= 22 or hour < 6 else "working hours" if 8 <= hour < 17 else "off hours"
+    gap = end - start
+    lines = [f"Time of day: {end:%H:%M} ({phase})", f"Since previous event: {_span(gap.total_seconds())}",
+             f"Position: event {t1['idx'] + 1} of {len(v.timepoints)} ({v.run['mode']} mode)"]
+    shape = json.loads(t1.get("metadata") or "{}")
+    lines += [f"{key.replace('_', ' ').capitalize()}: {shape[key]}" for key in SHAPE_KEYS if key in shape]
+    return "=== TEMPORAL PATTERNS (M14) ===\n" + "\n".join(lines)
+
+
+SHAPE_KEYS = ("act", "tension_target", "cycle", "phase", "escalation", "outcome")
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
 def _entity_state(entity_id: str, tensor: dict) -> str:
     def vec(xs: list[float]) -> str:
         return "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"
@@ -84,8 +139,10 @@ def _record(v: RunView, entity_id: str, t0: dict, t1: dict) -> dict:
         _causal_history(v, t0),
         _relationships(v, entity_id, others, t0["idx"]),
         _provenance(known),
+        _atmosphere(v, t0),
         _dialog_context(v, t0),
         _entity_state(entity_id, json.loads(before["tensor"])),
+        _temporal_patterns(v, t0, t1),
         "=== ENTITY BEFORE EVENT (T0) ===\n"
         f"Entity: {entity_id} ({ent['entity_type']}, {ent['title']})\n"
         f"Knowledge ({len(known)} items): {json.dumps([e['information'][:120] for e in known[-5:]])}\n"
@@ -115,16 +172,24 @@ def _record(v: RunView, entity_id: str, t0: dict, t1: dict) -> dict:
         },
     }
     run = v.run
+    prompt = "\n\n".join(s for s in sections if s)
     return {
-        "prompt": "\n\n".join(s for s in sections if s),
+        "prompt": prompt,
         "completion": json.dumps(completion, ensure_ascii=False),
         "metadata": {
-            "entity_id": entity_id, "timepoint_id": t1["timepoint_id"],
-            "mechanisms": [m for m in CONTEXT_MECHANISMS if m in v.mechanisms],
+            "entity_id": entity_id, "timepoint_id": t1["timepoint_id"], "run_id": run["run_id"],
+            "mechanisms": [m for m in CONTEXT_MECHANISMS if f"({m})" in prompt],
             "temporal_mode": run["mode"], "template": run["template"], "model": run["model"],
             "seed": run["seed"], "training_safe": bool(run["training_safe"]),
+            "archetype": archetype_of(ent["title"] or "", ent["description"] or ""),
+            "speaker": entity_id in _speakers(v, t1),
         },
     }
+
+
+def _speakers(v: RunView, tp: dict) -> set[str]:
+    dialog = v.dialogs.get(tp["timepoint_id"])
+    return {t["speaker"] for t in v.turns.get(dialog["dialog_id"], [])} if dialog else set()
 
 
 def training_records(store: RunStore) -> list[dict]:
