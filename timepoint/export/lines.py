@@ -16,9 +16,9 @@ COMPRESSION = {"none": "", "gzip": ".gz", "bz2": ".bz2"}
 def open_text(path: Path, mode: str = "r") -> IO[str]:
     """Open a text file, decompressing or compressing by its suffix."""
     if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
+        return gzip.open(path, mode + "t", encoding="utf-8", newline="")
     if path.suffix == ".bz2":
-        return bz2.open(path, mode + "t", encoding="utf-8")
+        return bz2.open(path, mode + "t", encoding="utf-8", newline="")
     return path.open(mode, encoding="utf-8", newline="")
 
 
