@@ -14,7 +14,7 @@ from conftest import new_simulation
 
 from timepoint.cli import main
 from timepoint.export.lines import read_jsonl
-from timepoint.export.live import live_exports
+from timepoint.export.live import LiveExports
 from timepoint.export.training import training_records
 from timepoint.modes import MODES
 
@@ -27,7 +27,7 @@ def test_an_interrupted_run_keeps_the_records_it_made(tmp_path):
     """Stop the run right after its second timepoint: training.jsonl already holds that transition."""
     async def go():
         sim = await new_simulation(tmp_path, "template=board_meeting")
-        refresh = live_exports(sim.store, tmp_path, ["training", "chat"])
+        refresh = LiveExports(sim.store, tmp_path, ["training", "chat"]).refresh
         seen = []
 
         def after(tp):

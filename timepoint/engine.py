@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from .errors import BudgetExhausted, SimulationError
 from .estimate import Estimate, estimate
 from .export import EXPORTERS, oxen
 from .export.lines import read_jsonl
-from .export.live import live_exports
+from .export.live import LiveExports
 from .export.summary import run_summary, write_run_json
 from .llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
 from .llm.calllog import CallLog, redactor
@@ -103,7 +102,8 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
 
     gateway = run.gateway(cache, on_call)
     sim = Simulation(cfg, template, mode, store, gateway, progress)
-    sim.after_timepoint = live_exports(store, run_dir, cfg.exporters.formats)
+    live = LiveExports(store, run_dir, cfg.exporters.formats)
+    sim.after_timepoint = live.refresh
     started = time.perf_counter()
     status, error = "completed", None
     try:
@@ -130,7 +130,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
                          duration_s=round(time.perf_counter() - started, 3))
         written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
                    for name in cfg.exporters.formats}
-        shutil.rmtree(run_dir / ".partial", ignore_errors=True)
+        live.close([p for paths in written.values() for p in paths])
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples)
         write_run_json(summary, run_dir)

@@ -5,7 +5,7 @@ it had made. The final export at the end of the run writes them once more, compr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
 from pathlib import Path
 
 from ..store import RunStore
@@ -15,15 +15,25 @@ from . import EXPORTERS
 LIVE_FORMATS = ("training", "chat")
 
 
-def live_exports(store: RunStore, run_dir: Path, formats: list[str]) -> Callable[[Timepoint], None]:
-    names = [n for n in formats if n in LIVE_FORMATS]
-    staging = run_dir / ".partial"
+class LiveExports:
+    def __init__(self, store: RunStore, run_dir: Path, formats: list[str]):
+        self.store, self.run_dir = store, run_dir
+        self.names = [n for n in formats if n in LIVE_FORMATS]
+        self.staging = run_dir / ".partial"
+        self.live: set[Path] = set()
 
-    def refresh(tp: Timepoint) -> None:
-        if tp.timeline_id != "main" or not names:
+    def refresh(self, tp: Timepoint) -> None:
+        if tp.timeline_id != "main" or not self.names:
             return
-        staging.mkdir(exist_ok=True)
-        for name in names:
-            for path in EXPORTERS[name](store, staging, "none"):
-                os.replace(path, run_dir / path.name)
-    return refresh
+        self.staging.mkdir(exist_ok=True)
+        for name in self.names:
+            for path in EXPORTERS[name](self.store, self.staging, "none"):
+                target = self.run_dir / path.name
+                os.replace(path, target)
+                self.live.add(target)
+
+    def close(self, written: list[Path]) -> None:
+        """The final export has run: drop live files it replaced with compressed ones."""
+        for path in self.live - set(written):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.staging, ignore_errors=True)

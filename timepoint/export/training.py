@@ -21,11 +21,11 @@ from .view import RunView
 CONTEXT_MECHANISMS = ["M3", "M6", "M7", "M10", "M11", "M13", "M14"]
 
 
-def _r(x: float) -> float:
+def rounded(x: float) -> float:
     return round(x, 4)
 
 
-def _causal_history(v: RunView, tp: dict) -> str:
+def causal_history(v: RunView, tp: dict) -> str:
     chain = v.ancestors(tp["timepoint_id"])
     lines = [f"  {t['timepoint_id']} ({t['timestamp']}): {t['event'][:200]}" for t in chain]
     header = f"=== CAUSAL HISTORY (M7) ===\nTimeline leading to current moment ({len(chain)} events):\n"
@@ -119,7 +119,7 @@ def _span(seconds: float) -> str:
     return f"{seconds:.0f} seconds"
 
 
-def _entity_state(entity_id: str, tensor: dict) -> str:
+def entity_state(entity_id: str, tensor: dict) -> str:
     def vec(xs: list[float]) -> str:
         return "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"
     return (f"=== ENTITY STATE (M6) ===\n{entity_id} tensor:\n  context {vec(tensor['context'])}\n"
@@ -136,12 +136,12 @@ def _record(v: RunView, entity_id: str, t0: dict, t1: dict) -> dict:
     traits = json.loads(ent["traits"])
     sections = [
         "Predict how this entity's state changes through the event below.",
-        _causal_history(v, t0),
+        causal_history(v, t0),
         _relationships(v, entity_id, others, t0["idx"]),
         _provenance(known),
         _atmosphere(v, t0),
         _dialog_context(v, t0),
-        _entity_state(entity_id, json.loads(before["tensor"])),
+        entity_state(entity_id, json.loads(before["tensor"])),
         _temporal_patterns(v, t0, t1),
         "=== ENTITY BEFORE EVENT (T0) ===\n"
         f"Entity: {entity_id} ({ent['entity_type']}, {ent['title']})\n"
@@ -155,13 +155,13 @@ def _record(v: RunView, entity_id: str, t0: dict, t1: dict) -> dict:
     completion = {
         "new_knowledge_gained": [e["information"] for e in gained],
         "knowledge_count": after["knowledge_count"],
-        "energy_change": _r(cog1["energy"] - cog0["energy"]),
-        "remaining_energy": _r(cog1["energy"]),
+        "energy_change": rounded(cog1["energy"] - cog0["energy"]),
+        "remaining_energy": rounded(cog1["energy"]),
         "emotional_change": {
-            "valence_delta": _r(cog1["valence"] - cog0["valence"]),
-            "arousal_delta": _r(cog1["arousal"] - cog0["arousal"]),
-            "final_valence": _r(cog1["valence"]),
-            "final_arousal": _r(cog1["arousal"]),
+            "valence_delta": rounded(cog1["valence"] - cog0["valence"]),
+            "arousal_delta": rounded(cog1["arousal"] - cog0["arousal"]),
+            "final_valence": rounded(cog1["valence"]),
+            "final_arousal": rounded(cog1["arousal"]),
         },
         "causal_reasoning": t1["causal_link"],
         "knowledge_sources": dict(sorted(Counter(e["source"] for e in gained).items())),
