@@ -68,3 +68,11 @@ def finished_run(tmp_path_factory) -> RunResult:
                           env={**os.environ, "TIMEPOINT_HOME": str(tmp / "home")}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return RunResult(proc.returncode, proc.stdout, proc.stderr, run_dir)
+
+
+@pytest.fixture(scope="session")
+def store(finished_run) -> RunStore:
+    """The finished run's store, opened once for the read-only exporter tests."""
+    opened = finished_run.store()
+    yield opened
+    opened.close()

@@ -17,13 +17,6 @@ EXPORTERS = {"training": training.export, "chat": chat.export, "formatters": for
 
 
 @pytest.fixture(scope="module")
-def store(finished_run):
-    s = finished_run.store()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def exported(store, tmp_path_factory) -> dict[str, list[Path]]:
     """Each exporter once, uncompressed, into its own directory outside the run's."""
     root = tmp_path_factory.mktemp("export")

@@ -19,13 +19,6 @@ from timepoint.store import _TABLES, MIGRATIONS, RunStore
 
 
 @pytest.fixture(scope="module")
-def store(finished_run):
-    store = finished_run.store()
-    yield store
-    store.close()
-
-
-@pytest.fixture(scope="module")
 def out(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tables")
     for exporter in (parquet, tables, csv_tables):
