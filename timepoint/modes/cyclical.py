@@ -173,7 +173,8 @@ class Cycler:
                 f"Recurring elements: {', '.join(sem.recurring_elements)}\nPrevious state: {previous.description}\n")
         if archetype:
             task += (f"In the first cycle, this phase was: {archetype.description}\nReplay it with variation "
-                     f"({sem.variation_mode}) and escalation {escalation:.2f} of the maximum: {sem.escalation_rule}\n")
+                     f"({sem.variation_mode}; ideas: {'; '.join(sem.variation_seeds) or 'your own'}) and "
+                     f"escalation {escalation:.2f} of the maximum: {sem.escalation_rule}\n")
         if pending:
             task += "Prophecies in the air:\n" + "\n".join(f"- {pr.text}" for pr in pending) + "\n"
         reply = await self.sim.gateway.structured("steering", [
