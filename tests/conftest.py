@@ -25,6 +25,13 @@ class RunResult:
     def summary(self) -> dict:
         return json.loads((self.run_dir / "run.json").read_text())
 
+    def training_records(self) -> list[dict]:
+        """The training records, less the run id each carries (the one thing two runs never share)."""
+        records = [json.loads(line) for line in (self.run_dir / "training.jsonl").open()]
+        for r in records:
+            assert r["metadata"].pop("run_id") == self.summary["id"]
+        return records
+
     def store(self) -> RunStore:
         return RunStore(self.run_dir / "run.db")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -26,6 +27,7 @@ from .llm.calllog import CallLog, redactor
 from .llm.request import CallRecord
 from .llm.retry import ProviderError, RetryPolicy
 from .llm.selection import check_models, model_chains
+from .mechanisms import shadow
 from .modes import MODES
 from .progress import Progress
 from .scenario import Template, load_template
@@ -131,6 +133,9 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
                    for name in cfg.exporters.formats}
         live.close([p for paths in written.values() for p in paths])
+        shadow_report = shadow.report(store.rows("timepoints", "idx"))
+        if shadow_report["total_evaluations"]:
+            (run_dir / "shadow_report.json").write_text(json.dumps(shadow_report, indent=2) + "\n")
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples)
         write_run_json(summary, run_dir)

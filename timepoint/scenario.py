@@ -36,6 +36,15 @@ class VoiceGuide(_Strict):
     specificity_anchors: list[str] = []
 
 
+class Body(_Strict):
+    """Physical facts that bear on the mind (M8): pain, fever, health, stamina."""
+
+    pain: float = Field(0.0, ge=0, le=1)
+    fever: float | None = Field(None, ge=30, le=43, description="°C; null: 36.5 for humans")
+    health: float = Field(1.0, ge=0, le=1)
+    stamina: float = Field(1.0, ge=0, le=1)
+
+
 class RosterEntity(_Strict):
     """One member of the cast. Anything left out is filled by the model at scene set-up."""
 
@@ -52,6 +61,7 @@ class RosterEntity(_Strict):
     voice_guide: VoiceGuide | None = None
     speech_examples: list[str] = []
     adprs: Envelope | None = Field(None, description="Activation waveform; sets how much a character engages")
+    body: Body | None = None
 
     @property
     def display_name(self) -> str:
@@ -90,6 +100,7 @@ class Scene(_Strict):
     title: str | None = None
     location: str | None = None
     opening_event: str | None = None
+    capacity: int | None = Field(None, ge=1, description="How many people the place holds (crowd density, M10)")
 
 
 class PortalSpec(_Strict):
@@ -149,6 +160,8 @@ class Template(_Strict):
     portal: PortalSpec | None = None
     interventions: list[Intervention] = []
     cycle: CycleSpec | None = None
+    animism_level: int | None = Field(None, ge=0, le=6, description="Which kinds of entity may speak (M16); "
+                                      "null: whatever the cast needs")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Template:

@@ -75,8 +75,11 @@ async def _fill_entity(sim: Simulation, roster: RosterEntity) -> RosterEntity:
 def _entity(roster: RosterEntity) -> Entity:
     """Initial state from personality: anxious people start aroused, outgoing ones social."""
     human = roster.type == "human"
-    physical = PhysicalState(age=roster.age or (35.0 if human else 100.0), fever=36.5 if human else 0.0,
-                             mobility=1.0 if human else 0.0)
+    body = roster.body
+    physical = PhysicalState(age=roster.age or (35.0 if human else 100.0),
+                             fever=(body.fever if body and body.fever else 36.5 if human else 0.0),
+                             mobility=1.0 if human else 0.0, pain=body.pain if body else 0.0,
+                             health=body.health if body else 1.0, stamina=body.stamina if body else 1.0)
     tensor = baseline_tensor(roster.type, physical, roster.personality_traits)
     b = tensor.behavior
     context = tensor.context.copy()

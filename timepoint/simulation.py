@@ -8,6 +8,7 @@ from datetime import datetime
 
 from .config import ModeConfig, RunConfig
 from .llm import ModelGateway
+from .mechanisms import plugins
 from .progress import Progress
 from .scenario import Template
 from .store import RunStore
@@ -35,6 +36,7 @@ class Simulation:
         self.progress = progress
         self.rng = random.Random(config.seed)
         self.enabled = set(config.mechanisms.enabled)
+        self.plugins = plugins(self.enabled)
         self.title = template.scene.title or template.title
         self.location = template.scene.location or ""
         self.opening_event = template.scene.opening_event or ""
@@ -43,6 +45,7 @@ class Simulation:
         self.exposures: dict[str, list[ExposureEvent]] = {}
         self.timepoints: list[Timepoint] = []
         self.after_timepoint: Callable[[Timepoint], None] | None = None  # e.g. live dataset exports
+        self.fire("M18", "model_selection")  # every role's model chain was chosen and checked before this
 
     # -- time -----------------------------------------------------------------------------
 
@@ -98,6 +101,24 @@ class Simulation:
         self.fire("M13", "alignment", tp.id)
         if self.after_timepoint:
             self.after_timepoint(tp)
+
+    # -- mechanisms -----------------------------------------------------------------------
+
+    def at_timepoint(self, tp: Timepoint) -> None:
+        for plugin in self.plugins:
+            hook = getattr(plugin, "at_timepoint", None)
+            if hook and hook(self, tp):
+                self.fire(plugin.ID, "at_timepoint", tp.id)
+
+    def admit(self, tp: Timepoint, participants: list[str]) -> list[str]:
+        for plugin in self.plugins:
+            hook = getattr(plugin, "admit", None)
+            if hook:
+                admitted = hook(self, tp, participants)
+                if admitted != participants:
+                    self.fire(plugin.ID, "admit", tp.id)
+                participants = admitted
+        return participants
 
     def fire(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
         if mechanism in self.enabled:

@@ -98,6 +98,9 @@ MIGRATIONS = [
     """
     ALTER TABLE timepoints ADD COLUMN metadata TEXT;
     """,
+    """
+    ALTER TABLE entity_states ADD COLUMN resolution TEXT;
+    """,
 ]
 
 _TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
@@ -224,9 +227,9 @@ class RunStore:
         """Each entity's state at the end of a timepoint: the before/after of training records."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO entity_states VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entity_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, e.id, timepoint_id, seq, e.tensor.model_dump_json(), e.cognitive.model_dump_json(),
-                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0)) for e in entities])
+                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0), e.resolution) for e in entities])
 
     def record_call(self, call: CallRecord) -> None:
         """One ledger row per call, and the run's running totals."""

@@ -8,6 +8,14 @@ from pathlib import Path
 from ..store import RunStore
 
 
+def mechanisms_fired(store: RunStore) -> dict:
+    """Which mechanisms left usage rows, out of those the run enabled."""
+    config = json.loads(store.run()["config_json"] or "{}")
+    enabled = config.get("mechanisms", {}).get("enabled", [])
+    fired = {m["mechanism"] for m in store.rows("mechanism_usage")}
+    return {"enabled": enabled, "fired": [m for m in enabled if m in fired]}
+
+
 def run_summary(store: RunStore, training_examples: int) -> dict:
     run = store.run()
     return {
@@ -19,6 +27,7 @@ def run_summary(store: RunStore, training_examples: int) -> dict:
         "cost_usd": round(run["cost_usd"], 6), "duration_s": run["duration_s"],
         "estimate": {"calls": run["est_calls"], "tokens": run["est_tokens"],
                      "cost_usd": round(run["est_cost_usd"] or 0.0, 6)},
+        "mechanisms": mechanisms_fired(store),
         "created_at": run["created_at"], "finished_at": run["finished_at"],
     }
 
@@ -31,6 +40,7 @@ def write_run_json(summary: dict, run_dir: Path) -> Path:
 
 def console_lines(summary: dict, run_dir: Path) -> str:
     c, calls, tok, est = summary["counts"], summary["calls"], summary["tokens"], summary["estimate"]
+    mech = summary["mechanisms"]
     lines = [
         f"Run {summary['id']}: {summary['status']}" + (f" ({summary['error']})" if summary["error"] else ""),
         f"  template {summary['template']}, mode {summary['mode']}, model {summary['model']}",
@@ -41,6 +51,7 @@ def console_lines(summary: dict, run_dir: Path) -> str:
         f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in, {tok['out']} out, "
         f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
         f"  estimated {est['calls']} calls, {est['tokens']} tokens, ${est['cost_usd']:.4f}",
+        f"  mechanisms fired: {len(mech['fired'])} of {len(mech['enabled'])} enabled ({', '.join(mech['fired'])})",
         f"  {run_dir}",
     ]
     return "\n".join(lines)

@@ -1,7 +1,16 @@
 """The nineteen mechanisms, by id. `mechanisms.enabled` in the config turns them on.
 
-A mechanism that fires records a `mechanism_usage` row in the run store.
+A mechanism that fires records a `mechanism_usage` row in the run store. Mechanisms that act on the
+world as plugins are modules here with an `ID` and any of the hooks the simulation calls:
+
+- `at_timepoint(sim, tp) -> bool` — before anyone lives through `tp`: move states, annotate
+  `tp.metadata`; True when it changed something;
+- `admit(sim, tp, participants) -> list[str]` — who may take part in `tp`'s dialog.
 """
+
+from __future__ import annotations
+
+from types import ModuleType
 
 MECHANISMS: dict[str, str] = {
     "M1": "heterogeneous fidelity",
@@ -24,3 +33,9 @@ MECHANISMS: dict[str, str] = {
     "M18": "model selection",
     "M19": "knowledge extraction",
 }
+
+
+def plugins(enabled: set[str]) -> list[ModuleType]:
+    """The enabled plugin mechanisms, in the order their hooks run."""
+    from . import animism, atmosphere, circadian, embodiment, fidelity, shadow
+    return [m for m in (fidelity, embodiment, circadian, atmosphere, animism, shadow) if m.ID in enabled]

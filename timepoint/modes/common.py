@@ -84,14 +84,15 @@ def participants_of(sim: Simulation, present: list[str]) -> list[str]:
 
 
 async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
-    """Record `tp`, give everyone present an `experienced` event, run its dialog and aftermath,
-    and snapshot everyone's state there."""
+    """Let the mechanisms act on `tp` and say who may talk, record it, give everyone present an
+    `experienced` event, run its dialog and aftermath, and snapshot everyone's state there."""
+    sim.at_timepoint(tp)
+    participants = participants_of(sim, sim.admit(tp, tp.entities_present))
     sim.add_timepoint(tp)
     log.info("%s %s: %s (%d present)", tp.id, tp.timestamp, tp.event[:100], len(tp.entities_present))
     sim.expose([ExposureEvent(entity_id=eid, event_type="experienced", information=f"Experienced: {tp.event}",
                               source="experience", timestamp=tp.timestamp, confidence=1.0, timepoint_id=tp.id)
                 for eid in tp.entities_present])
-    participants = participants_of(sim, tp.entities_present)
     dialog = None
     if len(participants) >= 2:
         dialog = await run_dialog(sim, tp, participants)

@@ -70,6 +70,7 @@ def plan(template: Template, mode: ForwardMode, dialog: DialogConfig) -> list[Pl
 
 
 async def run(sim: Simulation) -> None:
+    sim.fire("M17", "forward", None)
     sim.store.save_timeline("main", mode="forward", rank=0)
     dialog: Dialog | None = None
     parent: Timepoint | None = None

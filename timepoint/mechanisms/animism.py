@@ -1,0 +1,101 @@
+"""M16 animism: which kinds of entity exist in a scene, which may speak, and how they speak.
+
+The animism level (0–6) widens the cast step by step (reference §1, M16):
+0 humans; 1 animals and buildings; 2 objects; 3 abstract; 4 any; 5 kami; 6 AI.
+Admission to a dialog uses its own thresholds, which differ from the spawn levels: a building
+exists from level 1 but only speaks from level 2, and every "other" type (any, kami, ai) may
+speak from level 4 once it is present.
+Non-human speakers do not talk like people; `speaking_mode` says how their turns are rendered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Literal
+
+from ..scenario import EntityType
+
+if TYPE_CHECKING:
+    from ..simulation import Simulation
+    from ..world import Timepoint
+
+ID = "M16"
+
+SpeakingMode = Literal["speech", "behavioural narration", "environmental narration", "collective consciousness"]
+
+MAX_LEVEL: Final = 6
+
+# The lowest animism level at which a type may appear in a scene at all.
+LEVEL_OF_TYPE: Final[dict[EntityType, int]] = {
+    "human": 0,
+    "animal": 1,
+    "building": 1,
+    "object": 2,
+    "abstract": 3,
+    "any": 4,
+    "kami": 5,
+    "ai": 6,
+}
+
+# The lowest animism level at which a type may take part in a dialog. The aliases are the other
+# names the reference gives for each group; a type not listed counts as "other" (4).
+DIALOG_THRESHOLD: Final[dict[str, int]] = {
+    "human": 0, "person": 0, "character": 0,
+    "animal": 1, "creature": 1,
+    "building": 2, "object": 2, "environment": 2, "location": 2, "vehicle": 2,
+    "abstract": 3, "concept": 3, "force": 3,
+}
+OTHER_THRESHOLD: Final = 4
+
+# How each type's dialog turns are voiced:
+#   human, ai          -> speech: ordinary first-person lines;
+#   animal             -> behavioural narration: what it does (the dog circles the table, whines);
+#   building, object   -> environmental narration: what the place or thing does (the floor creaks);
+#   abstract, kami, any -> collective consciousness: a shared, impersonal voice (the market, the river spirit).
+SPEAKING_MODE: Final[dict[str, SpeakingMode]] = {
+    "human": "speech",
+    "ai": "speech",
+    "animal": "behavioural narration",
+    "building": "environmental narration",
+    "object": "environmental narration",
+    "abstract": "collective consciousness",
+    "kami": "collective consciousness",
+    "any": "collective consciousness",
+}
+
+# Chance that the scene generator spawns one extra entity of each type (types admitted by the level only).
+SPAWN_PROBABILITIES: Final[dict[EntityType, float]] = {
+    "animal": 0.2,
+    "building": 0.3,
+    "any": 0.02,
+    "kami": 0.01,
+    "ai": 0.005,
+}
+
+
+def admitted_types(level: int) -> list[EntityType]:
+    """The entity types that may exist at this animism level, so the cast can be filtered before a scene."""
+    return [entity_type for entity_type, lowest in LEVEL_OF_TYPE.items() if lowest <= level]
+
+
+def may_speak(entity_type: str, animism_level: int) -> bool:
+    """Whether an entity of this type is admitted to dialog, so low-animism runs keep objects silent."""
+    return animism_level >= DIALOG_THRESHOLD.get(entity_type.lower(), OTHER_THRESHOLD)
+
+
+def speaking_mode(entity_type: str) -> SpeakingMode:
+    """How this type's turns are voiced, so a river is narrated rather than given lines; unknown → collective."""
+    return SPEAKING_MODE.get(entity_type.lower(), "collective consciousness")
+
+
+def level_of(sim: Simulation) -> int:
+    """The template's animism level; unset, the level the declared cast needs to speak."""
+    declared = sim.template.animism_level
+    if declared is not None:
+        return declared
+    return max((DIALOG_THRESHOLD.get(e.type, OTHER_THRESHOLD) for e in sim.entities.values()), default=0)
+
+
+def admit(sim: Simulation, tp: Timepoint, participants: list[str]) -> list[str]:
+    """Only entities the animism level lets speak take part in dialog; the others stay in the scene."""
+    level = level_of(sim)
+    return [p for p in participants if may_speak(sim.entities[p].type, level)]
