@@ -27,6 +27,7 @@ def ailing_board(tmp_path_factory):
     cast.append({"id": "biscuit", "name": "Biscuit", "type": "animal", "role": "background",
                  "description": "The office dog, asleep under the table.", "personality_traits": ["calm"],
                  "initial_knowledge": ["The room smells of coffee."], "goals": ["Sleep."]})
+    raw["scene"]["opening_event"] += " Guest 3 and attendee #47 wait by the door with coffee."
     raw.update(animism_level=0, timepoints=3)
     path = tmp_path_factory.mktemp("tpl") / "ailing_board.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -46,8 +47,10 @@ def facts(result) -> dict:
     participants = {p for (ps,) in db.execute("SELECT participants FROM dialogs") for p in json.loads(ps)}
     energy = {e: json.loads(c)["energy"] for e, c in db.execute("SELECT entity_id, cognitive FROM entities")}
     resolutions = {r for (r,) in db.execute("SELECT DISTINCT resolution FROM entity_states")}
+    first_present = json.loads(db.execute("SELECT entities_present FROM timepoints WHERE timepoint_id='tp_000'")
+                               .fetchone()[0])
     return {"usage": usage, "metadata": metadata, "speakers": speakers, "participants": participants,
-            "energy": energy, "resolutions": resolutions}
+            "energy": energy, "resolutions": resolutions, "entities": set(energy), "first_present": first_present}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +76,8 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert {"M16", "M18"} <= f["usage"]
     assert "biscuit" not in f["participants"]            # M16: animism 0 admits humans only
     assert "evelyn_cho" not in f["participants"]         # ADPRS: tensor band keeps her out of dialogs
+    assert {"guest_3", "attendee_47"} <= f["entities"] & set(f["first_present"])   # M9: made on demand
+    assert not {"guest_3", "attendee_47"} & f["participants"]
     present = sum("evelyn_cho" in json.loads(p) for (p,) in sqlite3.connect(everything.run_dir / "run.db").execute(
         "SELECT entities_present FROM timepoints WHERE timeline_id='main'"))
     report = json.loads((everything.run_dir / "shadow_report.json").read_text())
@@ -82,7 +87,7 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert f"mechanisms fired: {len(summary['fired'])} of 19 enabled" in everything.stdout
 
 
-@pytest.mark.parametrize("mechanism", ["M1", "M8", "M10", "M14", "M16"])
+@pytest.mark.parametrize("mechanism", ["M1", "M8", "M9", "M10", "M14", "M16"])
 def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing_board, everything, mechanism):
     result = timepoint("model=test", f"template={ailing_board}", enabled_all_but(mechanism))
     assert result.code == 0, result.stderr
@@ -94,6 +99,8 @@ def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing
         assert off["resolutions"] == {"dialog"} != on["resolutions"]
     if mechanism in ("M8", "M14"):
         assert off["energy"] != on["energy"]
+    if mechanism == "M9":
+        assert not {"guest_3", "attendee_47"} & off["entities"]
     if mechanism == "M16":
         assert "biscuit" in off["participants"] or "biscuit" not in on["participants"]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -97,23 +96,31 @@ def _entity(roster: RosterEntity) -> Entity:
     )
 
 
+def join(sim: Simulation, roster: RosterEntity, declared: dict, known_since: datetime, timepoint_id: str) -> Entity:
+    """Bring an entity into the world: its state, a relationship with everyone already there
+    (declared, else neutral), and its initial knowledge as M3 `initial` exposures."""
+    entity = sim.entities[roster.id] = _entity(roster)
+    for other in sim.entities:
+        if other != roster.id:
+            a, b = sorted((roster.id, other))
+            rel = declared.get((a, b))
+            kind = rel.type if rel else "neutral"
+            trust = rel.trust if rel and rel.trust is not None else RELATIONSHIP_TRUST[kind]
+            sim.relationships[(a, b)] = Relationship(a=a, b=b, type=kind, trust=trust)
+    sim.expose([ExposureEvent(entity_id=roster.id, event_type="initial", information=item,
+                              source="scene_initialization", timestamp=known_since, confidence=1.0,
+                              timepoint_id=timepoint_id) for item in roster.initial_knowledge])
+    sim.store.save_entities([entity])
+    sim.store.save_relationships(list(sim.relationships.values()))
+    return entity
+
+
 async def set_up_scene(sim: Simulation) -> None:
     """Entities, relationships and initial knowledge (M3 `initial` events, a day before the start)."""
     roster, _ = await asyncio.gather(
         asyncio.gather(*(_fill_entity(sim, r) for r in sim.template.entities)), _fill_scene(sim))
-    for r in roster:
-        sim.entities[r.id] = _entity(r)
     declared = {tuple(sorted((r.a, r.b))): r for r in sim.template.relationships}
-    for a, b in itertools.combinations(sorted(sim.entities), 2):
-        rel = declared.get((a, b))
-        kind = rel.type if rel else "neutral"
-        trust = rel.trust if rel and rel.trust is not None else RELATIONSHIP_TRUST[kind]
-        sim.relationships[(a, b)] = Relationship(a=a, b=b, type=kind, trust=trust)
     before = sim.time_of(0) - timedelta(days=1)
-    sim.expose([ExposureEvent(entity_id=r.id, event_type="initial", information=item,
-                              source="scene_initialization", timestamp=before, confidence=1.0,
-                              timepoint_id="pre_tp_000")
-                for r in roster for item in r.initial_knowledge])
-    sim.store.save_entities(list(sim.entities.values()))
-    sim.store.save_relationships(list(sim.relationships.values()))
+    for r in roster:
+        join(sim, r, declared, before, "pre_tp_000")
     sim.store.update_run(title=sim.title, location=sim.location)

@@ -37,5 +37,5 @@ MECHANISMS: dict[str, str] = {
 
 def plugins(enabled: set[str]) -> list[ModuleType]:
     """The enabled plugin mechanisms, in the order their hooks run."""
-    from . import animism, atmosphere, circadian, embodiment, fidelity, shadow
-    return [m for m in (fidelity, embodiment, circadian, atmosphere, animism, shadow) if m.ID in enabled]
+    from . import animism, atmosphere, circadian, embodiment, fidelity, on_demand, shadow
+    return [m for m in (on_demand, fidelity, embodiment, circadian, atmosphere, animism, shadow) if m.ID in enabled]

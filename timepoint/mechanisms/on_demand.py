@@ -13,6 +13,14 @@ neither are "salesperson 3" or "person12b".
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+from ..scenario import RosterEntity
+from ..scene import join
+
+if TYPE_CHECKING:
+    from ..simulation import Simulation
+    from ..world import Timepoint
 
 ID = "M9"
 
@@ -43,3 +51,22 @@ def background_entity(ref: str, title: str) -> dict:
         "role": "background",
         "initial_knowledge": [f"Present at {title}"],
     }
+
+
+def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:
+    """Numbered people an event mentions ("guest 3", "attendee #47") become background entities
+    who are there and know only that they were."""
+    new = [ref for ref in numbered_references(tp.event) if ref not in sim.entities]
+    for ref in new:
+        join(sim, RosterEntity(**background_entity(ref, sim.title)), {}, tp.timestamp, tp.id)
+    tp.entities_present += [ref for ref in numbered_references(tp.event) if ref not in tp.entities_present]
+    return bool(new)
+
+
+def admit(sim: Simulation, tp: Timepoint, participants: list[str]) -> list[str]:
+    """Entities made on demand are in the scene but do not talk: nothing is known of their voice."""
+    declared = {e.id for e in sim.template.entities}
+    return [p for p in participants if p in declared or not ON_DEMAND.match(p)]
+
+
+ON_DEMAND = re.compile(rf"^({'|'.join(_BASES)})_\d+$")
