@@ -15,7 +15,7 @@ import pytest
 from timepoint.export import csv_tables, parquet, tables
 from timepoint.export.lines import open_text
 from timepoint.export.training import training_records
-from timepoint.store import _TABLES, MIGRATIONS, RunStore
+from timepoint.store import MIGRATIONS, TABLES, RunStore
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_sqlite_copy_stands_alone(store, out, tmp_path):
     db = sqlite3.connect(moved)
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-        for table in _TABLES:
+        for table in TABLES:
             copied = db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
             assert copied == [tuple(r.values()) for r in store.rows(table)], table
         assert db.execute("SELECT COUNT(*) FROM turns t JOIN dialogs d USING (run_id, dialog_id)").fetchone()[0] > 0

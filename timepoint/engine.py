@@ -111,6 +111,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     try:
         await set_up_scene(sim)
         await MODES[mode.name].run(sim)
+        sim.finish()
     except BudgetExhausted as exc:
         status, error = "budget_exhausted", str(exc)
         log.warning("stopping: %s", exc)

@@ -110,6 +110,13 @@ class Simulation:
             if hook and hook(self, tp):
                 self.fire(plugin.ID, "at_timepoint", tp.id)
 
+    def finish(self) -> None:
+        """The mode is done: mechanisms that judge the whole run (validators) have their say."""
+        for plugin in self.plugins:
+            hook = getattr(plugin, "at_end", None)
+            if hook and hook(self):
+                self.fire(plugin.ID, "at_end")
+
     def admit(self, tp: Timepoint, participants: list[str]) -> list[str]:
         for plugin in self.plugins:
             hook = getattr(plugin, "admit", None)

@@ -101,10 +101,16 @@ MIGRATIONS = [
     """
     ALTER TABLE entity_states ADD COLUMN resolution TEXT;
     """,
+    """
+    CREATE TABLE validations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, validator TEXT, severity TEXT,
+        entity_id TEXT, timepoint_id TEXT, message TEXT
+    );
+    """,
 ]
 
-_TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
-           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage")
+TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
+           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations")
 
 
 def now_iso() -> str:
@@ -217,6 +223,15 @@ class RunStore:
                 [(self.run_id, e.entity_id, e.event_type, e.information, e.source, e.timestamp.isoformat(),
                   e.confidence, e.timepoint_id) for e in events])
 
+    def add_validations(self, rows: list[dict]) -> None:
+        """M4 findings: which validator, how severe, about whom and when, and what it found."""
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO validations (run_id, validator, severity, entity_id, timepoint_id, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.run_id, r["validator"], r["severity"], r.get("entity_id"), r.get("timepoint_id"),
+                  r["message"]) for r in rows])
+
     def remove_exposure(self, entity_id: str, information: str) -> None:
         with self.db:
             self.db.execute("DELETE FROM exposure_events WHERE run_id = ? AND entity_id = ? AND information = ?",
@@ -256,7 +271,7 @@ class RunStore:
     # -- reads ----------------------------------------------------------------------------
 
     def rows(self, table: str, order: str = "rowid") -> list[dict]:
-        if table not in _TABLES:
+        if table not in TABLES:
             raise ValueError(f"no table {table!r}")
         cur = self.db.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY {order}", (self.run_id,))
         return [dict(r) for r in cur]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ..store import _TABLES, RunStore
+from ..store import TABLES, RunStore
 
 
 def _copy_rows(store: RunStore, db: sqlite3.Connection, table: str) -> None:
@@ -24,7 +24,7 @@ def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Pa
     copy = RunStore(path, store.run_id)
     try:
         with copy.db:
-            for table in _TABLES:
+            for table in TABLES:
                 _copy_rows(store, copy.db, table)
         copy.db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file: no -wal/-shm beside it
     finally:

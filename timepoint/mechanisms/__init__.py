@@ -5,7 +5,8 @@ world as plugins are modules here with an `ID` and any of the hooks the simulati
 
 - `at_timepoint(sim, tp) -> bool` — before anyone lives through `tp`: move states, annotate
   `tp.metadata`; True when it changed something;
-- `admit(sim, tp, participants) -> list[str]` — who may take part in `tp`'s dialog.
+- `admit(sim, tp, participants) -> list[str]` — who may take part in `tp`'s dialog;
+- `at_end(sim) -> bool` — the mode has finished: judge the whole run.
 """
 
 from __future__ import annotations
