@@ -17,8 +17,8 @@ PLUGIN_MARKS = {"M1": "centrality", "M10": "atmosphere", "M14": "circadian", "M8
 
 @pytest.fixture(scope="module")
 def ailing_board(tmp_path_factory):
-    """board_meeting with a CEO in pain, a feverish CFO, a dog that may not speak at animism 0,
-    and a director whose waveform keeps her silent."""
+    """board_meeting with a CEO in pain, a feverish CFO, a dog that may not speak at animism 0, a
+    director whose waveform keeps her silent, a toddler lifting a projector, and numbered guests."""
     raw = yaml.safe_load((TEMPLATES_DIR / "board_meeting.yaml").read_text())
     cast = raw["entities"]
     cast[0]["body"] = {"pain": 0.8}
@@ -27,7 +27,11 @@ def ailing_board(tmp_path_factory):
     cast.append({"id": "biscuit", "name": "Biscuit", "type": "animal", "role": "background",
                  "description": "The office dog, asleep under the table.", "personality_traits": ["calm"],
                  "initial_knowledge": ["The room smells of coffee."], "goals": ["Sleep."]})
-    raw["scene"]["opening_event"] += " Guest 3 and attendee #47 wait by the door with coffee."
+    cast.append({"id": "tommy", "name": "Tommy Brennan", "age": 3, "role": "background",
+                 "description": "Nadia's son, brought along for lack of a sitter.", "personality_traits": ["curious"],
+                 "initial_knowledge": ["Mum is in a meeting."], "goals": ["Play."]})
+    raw["scene"]["opening_event"] += (" Guest 3 and attendee #47 wait by the door with coffee."
+                                      " Tommy lifts the projector off its stand.")
     raw.update(animism_level=0, timepoints=3)
     path = tmp_path_factory.mktemp("tpl") / "ailing_board.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -47,10 +51,12 @@ def facts(result) -> dict:
     participants = {p for (ps,) in db.execute("SELECT participants FROM dialogs") for p in json.loads(ps)}
     energy = {e: json.loads(c)["energy"] for e, c in db.execute("SELECT entity_id, cognitive FROM entities")}
     resolutions = {r for (r,) in db.execute("SELECT DISTINCT resolution FROM entity_states")}
+    validations = {(v, e) for v, e in db.execute("SELECT validator, entity_id FROM validations")}
     first_present = json.loads(db.execute("SELECT entities_present FROM timepoints WHERE timepoint_id='tp_000'")
                                .fetchone()[0])
     return {"usage": usage, "metadata": metadata, "speakers": speakers, "participants": participants,
-            "energy": energy, "resolutions": resolutions, "entities": set(energy), "first_present": first_present}
+            "energy": energy, "resolutions": resolutions, "entities": set(energy), "first_present": first_present,
+            "validations": validations}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +83,7 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert "biscuit" not in f["participants"]            # M16: animism 0 admits humans only
     assert "evelyn_cho" not in f["participants"]         # ADPRS: tensor band keeps her out of dialogs
     assert {"guest_3", "attendee_47"} <= f["entities"] & set(f["first_present"])   # M9: made on demand
+    assert ("biological_constraints", "tommy") in f["validations"]                 # M4: a 3-year-old lifting
     assert not {"guest_3", "attendee_47"} & f["participants"]
     present = sum("evelyn_cho" in json.loads(p) for (p,) in sqlite3.connect(everything.run_dir / "run.db").execute(
         "SELECT entities_present FROM timepoints WHERE timeline_id='main'"))
@@ -87,7 +94,7 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert f"mechanisms fired: {len(summary['fired'])} of 19 enabled" in everything.stdout
 
 
-@pytest.mark.parametrize("mechanism", ["M1", "M8", "M9", "M10", "M14", "M16"])
+@pytest.mark.parametrize("mechanism", ["M1", "M4", "M8", "M9", "M10", "M14", "M16"])
 def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing_board, everything, mechanism):
     result = timepoint("model=test", f"template={ailing_board}", enabled_all_but(mechanism))
     assert result.code == 0, result.stderr
@@ -99,6 +106,8 @@ def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing
         assert off["resolutions"] == {"dialog"} != on["resolutions"]
     if mechanism in ("M8", "M14"):
         assert off["energy"] != on["energy"]
+    if mechanism == "M4":
+        assert off["validations"] == set()
     if mechanism == "M9":
         assert not {"guest_3", "attendee_47"} & off["entities"]
     if mechanism == "M16":

@@ -77,7 +77,8 @@ def _entity(roster: RosterEntity) -> Entity:
     body = roster.body
     physical = PhysicalState(age=roster.age or (35.0 if human else 100.0),
                              fever=(body.fever if body and body.fever else 36.5 if human else 0.0),
-                             mobility=1.0 if human else 0.0, pain=body.pain if body else 0.0,
+                             mobility=1.0 if roster.type in ("human", "animal") else 0.0,
+                             pain=body.pain if body else 0.0,
                              health=body.health if body else 1.0, stamina=body.stamina if body else 1.0)
     tensor = baseline_tensor(roster.type, physical, roster.personality_traits)
     b = tensor.behavior
