@@ -52,11 +52,12 @@ def facts(result) -> dict:
     energy = {e: json.loads(c)["energy"] for e, c in db.execute("SELECT entity_id, cognitive FROM entities")}
     resolutions = {r for (r,) in db.execute("SELECT DISTINCT resolution FROM entity_states")}
     validations = {(v, e) for v, e in db.execute("SELECT validator, entity_id FROM validations")}
+    matured = [m for (m,) in db.execute("SELECT maturity FROM entities") if m is not None]
     first_present = json.loads(db.execute("SELECT entities_present FROM timepoints WHERE timepoint_id='tp_000'")
                                .fetchone()[0])
     return {"usage": usage, "metadata": metadata, "speakers": speakers, "participants": participants,
             "energy": energy, "resolutions": resolutions, "entities": set(energy), "first_present": first_present,
-            "validations": validations}
+            "validations": validations, "matured": matured}
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,7 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert "evelyn_cho" not in f["participants"]         # ADPRS: tensor band keeps her out of dialogs
     assert {"guest_3", "attendee_47"} <= f["entities"] & set(f["first_present"])   # M9: made on demand
     assert ("biological_constraints", "tommy") in f["validations"]                 # M4: a 3-year-old lifting
+    assert len(f["matured"]) == len(f["entities"]) and all(0 <= m <= 1 for m in f["matured"])   # M6
     assert not {"guest_3", "attendee_47"} & f["participants"]
     present = sum("evelyn_cho" in json.loads(p) for (p,) in sqlite3.connect(everything.run_dir / "run.db").execute(
         "SELECT entities_present FROM timepoints WHERE timeline_id='main'"))
@@ -94,7 +96,7 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert f"mechanisms fired: {len(summary['fired'])} of 19 enabled" in everything.stdout
 
 
-@pytest.mark.parametrize("mechanism", ["M1", "M4", "M8", "M9", "M10", "M14", "M16"])
+@pytest.mark.parametrize("mechanism", ["M1", "M4", "M6", "M8", "M9", "M10", "M14", "M16"])
 def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing_board, everything, mechanism):
     result = timepoint("model=test", f"template={ailing_board}", enabled_all_but(mechanism))
     assert result.code == 0, result.stderr
@@ -108,6 +110,8 @@ def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing
         assert off["energy"] != on["energy"]
     if mechanism == "M4":
         assert off["validations"] == set()
+    if mechanism == "M6":
+        assert off["matured"] == []
     if mechanism == "M9":
         assert not {"guest_3", "attendee_47"} & off["entities"]
     if mechanism == "M16":

@@ -27,9 +27,11 @@ def _list(args: argparse.Namespace) -> None:
             print(f"{r['run_id']}  {r['status']:<16} {r['template']:<22} {r['mode']:<8} {r['model']:<10} "
                   f"${r['cost_usd'] or 0:.4f}  {r['created_at']}  {r['run_dir']}")
         return
-    for name in available_templates():
+    names = available_templates()
+    width = max(map(len, names), default=0)
+    for name in names:
         t, _ = load_template(name)
-        print(f"{name:<24} {t.mode:<10} {len(t.entities):>2} entities {t.timepoints:>3} timepoints  {t.title}")
+        print(f"{name:<{width}}  {t.mode:<11} {len(t.entities):>2} entities {t.timepoints:>3} timepoints  {t.title}")
 
 
 def resolve_run_dir(ref: str) -> Path:

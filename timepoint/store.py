@@ -107,6 +107,10 @@ MIGRATIONS = [
         entity_id TEXT, timepoint_id TEXT, message TEXT
     );
     """,
+    """
+    ALTER TABLE entities ADD COLUMN compressed TEXT;
+    ALTER TABLE entities ADD COLUMN maturity REAL;
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
@@ -163,7 +167,9 @@ class RunStore:
     def save_entities(self, entities: list[Entity]) -> None:
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entities (run_id, entity_id, name, entity_type, role, title, description,"
+                " traits, goals, voice_guide, speech_examples, resolution, tensor, cognitive, physical, mind)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, e.id, e.name, e.type, e.role, e.title, e.description, json.dumps(e.traits),
                   json.dumps(e.goals), json.dumps(e.voice_guide), json.dumps(e.speech_examples), e.resolution,
                   e.tensor.model_dump_json(), e.cognitive.model_dump_json(), e.physical.model_dump_json(),
@@ -222,6 +228,13 @@ class RunStore:
                 " confidence, timepoint_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, e.entity_id, e.event_type, e.information, e.source, e.timestamp.isoformat(),
                   e.confidence, e.timepoint_id) for e in events])
+
+    def save_compression(self, rows: dict[str, tuple[dict, float]]) -> None:
+        """M6: each entity's compressed codes and its tensor's maturity."""
+        with self.db:
+            self.db.executemany("UPDATE entities SET compressed = ?, maturity = ? WHERE run_id = ? AND entity_id = ?",
+                                [(json.dumps(codes), maturity, self.run_id, eid)
+                                 for eid, (codes, maturity) in rows.items()])
 
     def add_validations(self, rows: list[dict]) -> None:
         """M4 findings: which validator, how severe, about whom and when, and what it found."""

@@ -38,6 +38,6 @@ MECHANISMS: dict[str, str] = {
 
 def plugins(enabled: set[str]) -> list[ModuleType]:
     """The enabled plugin mechanisms, in the order their hooks run."""
-    from . import animism, atmosphere, circadian, constraints, embodiment, fidelity, on_demand, shadow
-    order = (on_demand, fidelity, embodiment, circadian, atmosphere, animism, shadow, constraints)
+    from . import animism, atmosphere, circadian, compression, constraints, embodiment, fidelity, on_demand, shadow
+    order = (on_demand, fidelity, embodiment, circadian, atmosphere, animism, shadow, constraints, compression)
     return [m for m in order if m.ID in enabled]

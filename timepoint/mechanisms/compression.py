@@ -11,10 +11,15 @@ finite. A tensor at `OPERATIONAL` (0.95) or above is ready to drive dialog. No L
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.decomposition import PCA, TruncatedSVD
 
 from ..world import TTMTensor
+
+if TYPE_CHECKING:
+    from ..simulation import Simulation
 
 ID = "M6"
 
@@ -81,3 +86,18 @@ def maturity(tensor: TTMTensor, training_cycles: int, training_complete: bool) -
     finite = 1.0 if np.all(np.isfinite(values)) else 0.0
     score = 0.25 * coverage + 0.20 * variance + 0.25 * coherence + 0.15 * training + 0.15 * finite
     return round(min(max(score, 0.0), 1.0), 6)
+
+
+def at_end(sim: Simulation) -> bool:
+    """Compress every entity's final tensor and rate its maturity; each timepoint an entity lived
+    through counts as one refinement of its tensor."""
+    entities = list(sim.entities.values())
+    if not entities:
+        return False
+    codes = compress([e.tensor for e in entities])
+    lived = {e.id: sum(e.id in tp.entities_present for tp in sim.timepoints) for e in entities}
+    sim.store.save_compression({
+        e.id: ({method: codes["codes"][method][i] for method in ("pca", "svd")},
+               round(maturity(e.tensor, lived[e.id], lived[e.id] >= FULL_TRAINING), 4))
+        for i, e in enumerate(entities)})
+    return True
