@@ -123,3 +123,13 @@ def test_mechanism_presets_compose(timepoint):
     assert result.code == 0, result.stderr
     assert set(result.summary["mechanisms"]["fired"]) <= {"M3", "M7", "M11", "M17", "M18", "M19"}
     assert result.summary["mechanisms"]["enabled"] == ["M3", "M7", "M11", "M17", "M18", "M19"]
+
+
+def test_activation_trajectories_are_fitted_once_there_are_five_points(timepoint):
+    result = timepoint("model=test", "template=hound_shadow_directorial", "mode.steps=6")
+    assert result.code == 0, result.stderr
+    fits = json.loads((result.run_dir / "shadow_report.json").read_text())["fits"]
+    assert set(fits) == {e["entity_id"] for e in result.store().rows("entities")}
+    for fit in fits.values():
+        assert fit["points"] == 6 and 0 <= fit["mse"] < 0.05
+        assert 0 <= fit["A"] <= 1 and 0.5 <= fit["P"] <= 8 and 0 <= fit["S"] <= 1

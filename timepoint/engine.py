@@ -134,8 +134,8 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
                    for name in cfg.exporters.formats}
         live.close([p for paths in written.values() for p in paths])
-        shadow_report = shadow.report(store.rows("timepoints", "idx"))
-        if shadow_report["total_evaluations"]:
+        shadow_report = shadow.report(store.rows("timepoints", "idx"), store.rows("entity_states"))
+        if shadow_report["total_evaluations"] or shadow_report["fits"]:
             (run_dir / "shadow_report.json").write_text(json.dumps(shadow_report, indent=2) + "\n")
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples)

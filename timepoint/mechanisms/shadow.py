@@ -142,8 +142,22 @@ def admit(sim: Simulation, tp: Timepoint, participants: list[str]) -> list[str]:
     return gate({p: phis.get(p, 1.0) for p in participants})
 
 
-def report(timepoints: list[dict]) -> dict:
-    """The shadow report of a run from its timepoints' recorded φ (see `admit`)."""
+def report(timepoints: list[dict], states: list[dict]) -> dict:
+    """The shadow report of a run: φ's band against the resolution each entity really had (from the
+    timepoints' records, see `admit`), and an envelope fitted to each entity's activation over the
+    main timeline, for a later run to start from."""
     records = [(eid, tp["timepoint_id"], r["phi"], r["actual"]) for tp in timepoints
                for eid, r in json.loads(tp["metadata"] or "{}").get("adprs", {}).items()]
-    return evaluate(records)
+    main = {tp["timepoint_id"] for tp in timepoints if tp["timeline_id"] == "main"}
+    trajectories: dict[str, list[float]] = {}
+    for row in sorted(states, key=lambda r: r["seq"]):
+        if row["timepoint_id"] in main:
+            cog = CognitiveState.model_validate_json(row["cognitive"])
+            trajectories.setdefault(row["entity_id"], []).append(activation(cog))
+    fits = {}
+    for eid, points in trajectories.items():
+        if len(points) >= MIN_FIT_POINTS:
+            envelope, mse = fit_envelope(points)
+            fits[eid] = {**{k: round(getattr(envelope, k), 4) for k in FIT_PARAMS}, "mse": round(mse, 6),
+                         "points": len(points)}
+    return {**evaluate(records), "fits": fits}
