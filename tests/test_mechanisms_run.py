@@ -32,6 +32,8 @@ def ailing_board(tmp_path_factory):
                  "initial_knowledge": ["Mum is in a meeting."], "goals": ["Play."]})
     raw["scene"]["opening_event"] += (" Guest 3 and attendee #47 wait by the door with coffee."
                                       " Tommy lifts the projector off its stand.")
+    raw["resources"] = {"cash": {"unit": "million USD", "initial": 5, "rate": -2, "critical_threshold": 2, "min": 0,
+                                 "trigger_event": "The bank balance drops below two million."}}
     raw.update(animism_level=0, timepoints=3)
     path = tmp_path_factory.mktemp("tpl") / "ailing_board.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -86,6 +88,9 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
     assert {"guest_3", "attendee_47"} <= f["entities"] & set(f["first_present"])   # M9: made on demand
     assert ("biological_constraints", "tommy") in f["validations"]                 # M4: a 3-year-old lifting
     assert len(f["matured"]) == len(f["entities"]) and all(0 <= m <= 1 for m in f["matured"])   # M6
+    assert [m["resources"]["cash"] for m in f["metadata"]] == [5, 3, 1]                 # M4: resources move
+    assert [m.get("resource_alerts") for m in f["metadata"]] == [None, None, ["The bank balance drops below two "
+                                                                              "million."]]
     assert not {"guest_3", "attendee_47"} & f["participants"]
     present = sum("evelyn_cho" in json.loads(p) for (p,) in sqlite3.connect(everything.run_dir / "run.db").execute(
         "SELECT entities_present FROM timepoints WHERE timeline_id='main'"))
@@ -109,7 +114,7 @@ def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing
     if mechanism in ("M8", "M14"):
         assert off["energy"] != on["energy"]
     if mechanism == "M4":
-        assert off["validations"] == set()
+        assert off["validations"] == set() and not any("resources" in m for m in off["metadata"])
     if mechanism == "M6":
         assert off["matured"] == []
     if mechanism == "M9":

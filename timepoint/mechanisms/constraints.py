@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from pydantic import BaseModel
 
 from ..scenario import Resource
-from ..world import PhysicalState, Timepoint, causal_ancestry
+from ..world import ExposureEvent, PhysicalState, Timepoint, causal_ancestry
 
 if TYPE_CHECKING:
     from ..simulation import Simulation
@@ -264,7 +264,7 @@ def step_resources(values: dict[str, float], specs: dict[str, Resource], present
     return new, events
 
 
-RUN_SOURCES = SETUP_SOURCES | {"intervention"}  # sources that are no person, besides set-up
+RUN_SOURCES = SETUP_SOURCES | {"intervention", "resources"}  # sources that are no person, besides set-up
 
 
 def actions(sim: Simulation, tp) -> dict[str, str]:
@@ -304,4 +304,24 @@ def at_end(sim: Simulation) -> bool:
           for v in biological_constraints(bodies, actions(sim, tp))),
     ]
     sim.store.add_validations([v.model_dump() for v in found])
+    return True
+
+
+def at_timepoint(sim: Simulation, tp) -> bool:
+    """Tracked resources move by their rate each timepoint (BRANCHING moves its own per branch);
+    a resource crossing its critical threshold is an event everyone present experiences."""
+    specs = sim.template.resources
+    if not specs or "resources" in tp.metadata:
+        return False
+    earlier = next((t.metadata["resources"] for t in reversed(sim.timepoints) if "resources" in t.metadata), None)
+    if earlier is None:
+        values, alarms = {name: r.initial for name, r in specs.items()}, []
+    else:
+        values, alarms = step_resources(earlier, specs, len(tp.entities_present))
+    tp.metadata["resources"] = {name: round(v, 4) for name, v in values.items()}
+    if alarms:
+        tp.metadata["resource_alerts"] = alarms
+        sim.expose([ExposureEvent(entity_id=eid, event_type="experienced", information=alarm, source="resources",
+                                  timestamp=tp.timestamp, confidence=1.0, timepoint_id=tp.id)
+                    for alarm in alarms for eid in tp.entities_present])
     return True
