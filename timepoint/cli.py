@@ -5,6 +5,7 @@
     timepoint list runs                   every run in the catalog
     timepoint export RUN [--format F] [--out DIR]
     timepoint estimate [overrides]        predicted calls, tokens and dollars; calls no model
+    timepoint query RUN ENTITY "question" ask an entity of a finished run, in character (M5)
 """
 
 from __future__ import annotations
@@ -76,6 +77,19 @@ def _estimate(args: argparse.Namespace) -> None:
             print(f"  {role:<11} {count:>5} calls  on {run.chains[role][0].name}")
 
 
+def _query(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from .query import ask
+
+    reply = asyncio.run(ask(resolve_run_dir(args.run), args.entity, args.question))
+    print(reply["answer"])
+    change = (f"resolution {reply['resolution_before']} -> {reply['resolution_after']}, "
+              f"{len(reply['new_knowledge'])} new knowledge items"
+              if reply["resolution_after"] != reply["resolution_before"] else f"resolution {reply['resolution_after']}")
+    print(f"({reply['intent']} question; {change})", file=sys.stderr)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,10 +106,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("estimate", help="predict a run's calls, tokens and cost without calling a model")
     p.add_argument("overrides", nargs="*", help="overrides as for a run, e.g. template=board_meeting model=deepseek")
     p.set_defaults(func=_estimate)
+    p = sub.add_parser("query", help="ask an entity of a finished run, in character")
+    p.add_argument("run", help="run directory, run id, or 'last'")
+    p.add_argument("entity", help="entity id, e.g. lin_zhang")
+    p.add_argument("question")
+    p.set_defaults(func=_query)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate"}
+COMMANDS = {"list", "export", "estimate", "query"}
 
 
 def main() -> None:

@@ -51,11 +51,15 @@ class Prepared:
         return estimate(MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog), self.chains)
 
     def gateway(self, cache: ResponseCache, on_call, providers: dict | None = None) -> ModelGateway:
-        """The run's door to its models: its chains, cache mode, budget, seed, retries and limits."""
-        cfg = self.config
-        return ModelGateway(self.chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call,
-                            RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
-                            cfg.llm.max_concurrency, providers)
+        return gateway_for(self.config, self.chains, cache, on_call, providers)
+
+
+def gateway_for(cfg: RunConfig, chains: dict[str, list[ModelCard]], cache: ResponseCache, on_call,
+                providers: dict | None = None) -> ModelGateway:
+    """A run's door to its models: its chains, cache mode, budget, seed, retries and limits."""
+    return ModelGateway(chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call,
+                        RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
+                        cfg.llm.max_concurrency, providers)
 
 
 def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:

@@ -111,10 +111,19 @@ MIGRATIONS = [
     ALTER TABLE entities ADD COLUMN compressed TEXT;
     ALTER TABLE entities ADD COLUMN maturity REAL;
     """,
+    """
+    ALTER TABLE entities ADD COLUMN query_count INTEGER DEFAULT 0;
+    ALTER TABLE entities ADD COLUMN training_count INTEGER DEFAULT 0;
+    CREATE TABLE queries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, entity_id TEXT, question TEXT, intent TEXT,
+        answer TEXT, resolution_before TEXT, resolution_after TEXT, created_at TEXT
+    );
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
-           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations")
+          "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations",
+          "queries")
 
 
 def now_iso() -> str:
@@ -235,6 +244,18 @@ class RunStore:
             self.db.executemany("UPDATE entities SET compressed = ?, maturity = ? WHERE run_id = ? AND entity_id = ?",
                                 [(json.dumps(codes), maturity, self.run_id, eid)
                                  for eid, (codes, maturity) in rows.items()])
+
+    def record_query(self, entity_id: str, question: str, intent: str, answer: str, before: str, after: str,
+                     trained: bool) -> None:
+        """M5: the question, the answer, and the entity's level before and after; its query count and,
+        when elevated, its training count go up."""
+        with self.db:
+            self.db.execute("INSERT INTO queries (run_id, entity_id, question, intent, answer, resolution_before,"
+                            " resolution_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (self.run_id, entity_id, question, intent, answer, before, after, now_iso()))
+            self.db.execute("UPDATE entities SET query_count = query_count + 1, training_count = training_count + ?,"
+                            " resolution = ? WHERE run_id = ? AND entity_id = ?",
+                            (int(trained), after, self.run_id, entity_id))
 
     def add_validations(self, rows: list[dict]) -> None:
         """M4 findings: which validator, how severe, about whom and when, and what it found."""
