@@ -133,8 +133,30 @@ def _front(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
         "The people here:\n" + "\n".join(rels) if rels else "",
         f"You appear {mood_words(e.cognitive)}" + (f"; you are {body}." if body else "."),
         f"Scene: {sim.location}, {spoken_time(tp.timestamp)}. {tp.event}",
+        _room(tp),
+        SPEAKING.get(tp.metadata.get("speaking_modes", {}).get(e.id), ""),
     ]
     return "\n\n".join(line for line in lines if line)
+
+
+SPEAKING = {  # M16: how a non-human takes its turn
+    "behavioural narration": "You do not use words: your turn is what you do, told in a short line of "
+                             "behaviour (movement, sound, stillness) that the others can read.",
+    "environmental narration": "You speak through the place itself: creaks, light, wind, bells, temperature — "
+                               "a short line of what the surroundings do.",
+    "collective consciousness": "You speak as a presence larger than one voice: brief, oracular, in the "
+                                "first person plural.",
+}
+
+
+def _room(tp: Timepoint) -> str:
+    """M10: the atmosphere of the room, in words, when it was measured."""
+    room = tp.metadata.get("atmosphere")
+    if not room:
+        return ""
+    tension = "tense" if room["tension"] > 0.6 else "uneasy" if room["tension"] > 0.3 else "calm"
+    return (f"The room feels {tension}; the mood is {room['mood']}"
+            + (", formal" if room["formality"] > 0.7 else "") + (", crowded" if room["density"] > 0.8 else "") + ".")
 
 
 def fourth_wall(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],

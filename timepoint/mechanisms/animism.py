@@ -96,6 +96,12 @@ def level_of(sim: Simulation) -> int:
 
 
 def admit(sim: Simulation, tp: Timepoint, participants: list[str]) -> list[str]:
-    """Only entities the animism level lets speak take part in dialog; the others stay in the scene."""
+    """Only entities the animism level lets speak take part in dialog; the others stay in the scene.
+    A non-human admitted gets its speaking mode, which its turns are written in."""
     level = level_of(sim)
-    return [p for p in participants if may_speak(sim.entities[p].type, level)]
+    admitted = [p for p in participants if may_speak(sim.entities[p].type, level)]
+    modes = {p: speaking_mode(sim.entities[p].type) for p in admitted if sim.entities[p].type != "human"}
+    if modes:
+        tp.metadata["speaking_modes"] = modes
+        sim.fire(ID, "speaking_mode", tp.id)
+    return admitted

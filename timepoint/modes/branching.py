@@ -291,6 +291,7 @@ async def run(sim: Simulation) -> None:
         if rank:
             keep(sim, [_moment(b) for b in path[shared:]], timeline, prefix,
                  parent=tp_ids[path[shared - 1].id] if shared else None, first_index=shared)
+            sim.fire("M12", "branch", tp_ids[path[shared].id])
         stored.append((timeline, path))
     best = kept[0][1]
     for tp, b in zip(linked([_moment(b) for b in best], "main"), best):
