@@ -96,6 +96,9 @@ def test_every_plugin_leaves_its_mark_when_enabled(everything):
         "SELECT entities_present FROM timepoints WHERE timeline_id='main'"))
     report = json.loads((everything.run_dir / "shadow_report.json").read_text())
     assert report["total_evaluations"] == present >= 1
+    table = sqlite3.connect(everything.run_dir / "run.db").execute(
+        "SELECT entity_id, predicted_band FROM shadow_evaluations").fetchall()
+    assert table == [("evelyn_cho", "tensor_only")] * present
     summary = everything.summary["mechanisms"]
     assert summary["enabled"] == list(MECHANISMS) and set(summary["fired"]) == f["usage"] & set(MECHANISMS)
     assert f"mechanisms fired: {len(summary['fired'])} of 19 enabled" in everything.stdout

@@ -139,6 +139,7 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
                    for name in cfg.exporters.formats}
         live.close([p for paths in written.values() for p in paths])
         shadow_report = shadow.report(store.rows("timepoints", "idx"), store.rows("entity_states"))
+        store.save_shadow(shadow_report["rows"])
         if shadow_report["total_evaluations"] or shadow_report["fits"]:
             (run_dir / "shadow_report.json").write_text(json.dumps(shadow_report, indent=2) + "\n")
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0

@@ -119,11 +119,17 @@ MIGRATIONS = [
         answer TEXT, resolution_before TEXT, resolution_after TEXT, created_at TEXT
     );
     """,
+    """
+    CREATE TABLE shadow_evaluations (
+        run_id TEXT, entity_id TEXT, timepoint_id TEXT, phi REAL, predicted_band TEXT, actual_resolution TEXT,
+        divergence INTEGER, continuous_divergence REAL, PRIMARY KEY (run_id, entity_id, timepoint_id)
+    );
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations",
-          "queries")
+          "queries", "shadow_evaluations")
 
 
 def now_iso() -> str:
@@ -256,6 +262,14 @@ class RunStore:
             self.db.execute("UPDATE entities SET query_count = query_count + 1, training_count = training_count + ?,"
                             " resolution = ? WHERE run_id = ? AND entity_id = ?",
                             (int(trained), after, self.run_id, entity_id))
+
+    def save_shadow(self, rows: list[dict]) -> None:
+        """ADPRS in shadow: per entity and timepoint, φ's band beside the resolution it really had."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO shadow_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.run_id, r["entity_id"], r["timepoint_id"], r["phi"], r["predicted_band"],
+                  r["actual_resolution"], r["divergence"], r["continuous_divergence"]) for r in rows])
 
     def add_validations(self, rows: list[dict]) -> None:
         """M4 findings: which validator, how severe, about whom and when, and what it found."""
