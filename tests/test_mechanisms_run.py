@@ -11,6 +11,7 @@ import yaml
 
 from timepoint.mechanisms import MECHANISMS
 from timepoint.paths import TEMPLATES_DIR
+from timepoint.world import behavior_from_traits
 
 PLUGIN_MARKS = {"M1": "centrality", "M10": "atmosphere", "M14": "circadian", "M8": "embodied"}
 
@@ -55,11 +56,13 @@ def facts(result) -> dict:
     resolutions = {r for (r,) in db.execute("SELECT DISTINCT resolution FROM entity_states")}
     validations = {(v, e) for v, e in db.execute("SELECT validator, entity_id FROM validations")}
     matured = [m for (m,) in db.execute("SELECT maturity FROM entities") if m is not None]
+    read = {e: (json.loads(t)["behavior"], behavior_from_traits(json.loads(tr)))
+            for e, t, tr in db.execute("SELECT entity_id, tensor, traits FROM entities")}
     first_present = json.loads(db.execute("SELECT entities_present FROM timepoints WHERE timepoint_id='tp_000'")
                                .fetchone()[0])
     return {"usage": usage, "metadata": metadata, "speakers": speakers, "participants": participants,
             "energy": energy, "resolutions": resolutions, "entities": set(energy), "first_present": first_present,
-            "validations": validations, "matured": matured}
+            "validations": validations, "matured": matured, "read": read}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,9 @@ def test_turning_a_mechanism_off_removes_its_effects_and_usage(timepoint, ailing
         assert off["validations"] == set() and not any("resources" in m for m in off["metadata"])
     if mechanism == "M6":
         assert off["matured"] == []
+        assert all(behavior == from_traits for behavior, from_traits in off["read"].values())
+        assert any(behavior != from_traits for behavior, from_traits in on["read"].values())   # the model's reading
+        assert all(0 <= v <= 1 for behavior, _ in on["read"].values() for v in behavior)
     if mechanism == "M9":
         assert not {"guest_3", "attendee_47"} & off["entities"]
     if mechanism == "M16":

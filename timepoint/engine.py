@@ -31,6 +31,7 @@ from .mechanisms import shadow
 from .modes import MODES
 from .progress import Progress
 from .scenario import Template, load_template
+from .scene import plan as scene_plan
 from .scene import set_up_scene
 from .simulation import Simulation
 from .store import Catalog, RunStore, now_iso
@@ -48,7 +49,8 @@ class Prepared:
     chains: dict[str, list[ModelCard]]
 
     def estimate(self) -> Estimate:
-        return estimate(MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog), self.chains)
+        calls = MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog)
+        return estimate(scene_plan(self.template, self.config.mechanisms.enabled) + calls, self.chains)
 
     def gateway(self, cache: ResponseCache, on_call, providers: dict | None = None) -> ModelGateway:
         return gateway_for(self.config, self.chains, cache, on_call, providers)

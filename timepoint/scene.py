@@ -9,7 +9,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from .dialog.prompts import spoken_time
-from .scenario import RosterEntity
+from .estimate import PlannedCall
+from .mechanisms import population
+from .scenario import RosterEntity, Template
 from .simulation import Simulation
 from .world import (
     RELATIONSHIP_TRUST,
@@ -97,6 +99,18 @@ def _entity(roster: RosterEntity) -> Entity:
     )
 
 
+def plan(template: Template, enabled: list[str]) -> list[PlannedCall]:
+    """Scene set-up's calls, in every mode: fills for what the template leaves out, and M6's reading
+    of each character."""
+    premise = len(template.premise) + 60 * len(template.entities)
+    missing = [e for e in template.entities
+               if not (e.description and e.personality_traits and e.initial_knowledge and e.goals)]
+    scene = template.scene
+    return [PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
+                        premise + 200, EntityFill),
+            PlannedCall("scene", len(template.entities) * ("M6" in enabled), premise + 600, population.Reading)]
+
+
 def join(sim: Simulation, roster: RosterEntity, declared: dict, known_since: datetime, timepoint_id: str) -> Entity:
     """Bring an entity into the world: its state, a relationship with everyone already there
     (declared, else neutral), and its initial knowledge as M3 `initial` exposures."""
@@ -124,4 +138,6 @@ async def set_up_scene(sim: Simulation) -> None:
     before = sim.time_of(0) - timedelta(days=1)
     for r in roster:
         join(sim, r, declared, before, "pre_tp_000")
+    if "M6" in sim.enabled:
+        await population.populate(sim)
     sim.store.update_run(title=sim.title, location=sim.location)

@@ -11,7 +11,6 @@ from ..dialog.prompts import spoken_time, transcript
 from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template
-from ..scene import EntityFill
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint
 from .common import at_least_two, dialog_plan, live_through
@@ -54,16 +53,11 @@ async def _next_event(sim: Simulation, index: int, parent: Timepoint, dialog: Di
 
 
 def plan(template: Template, mode: ForwardMode, dialog: DialogConfig) -> list[PlannedCall]:
-    """The calls a FORWARD run makes, for `timepoint estimate`: scene fills, an event per timepoint
-    after the first, and a dialog at each."""
+    """The calls a FORWARD run makes, for `timepoint estimate`: an event per timepoint after the
+    first, and a dialog at each."""
     premise = len(template.premise) + 60 * len(template.entities)
-    missing = [e for e in template.entities
-               if not (e.description and e.personality_traits and e.initial_knowledge and e.goals)]
-    scene = template.scene
     ids = [e.id for e in template.entities]
     return [
-        PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
-                    premise + 200, EntityFill),
         PlannedCall("steering", template.timepoints - 1, premise + 1600, next_event_schema(ids)),
         *dialog_plan(template, dialog, opening=1, later=template.timepoints - 1),
     ]
