@@ -13,8 +13,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ..dialog.archetypes import archetype_of
+from ..mechanisms.atmosphere import atmosphere
 from ..store import RunStore
-from ..world import alignment
+from ..world import CognitiveState, alignment
 from .lines import write_jsonl
 from .view import RunView
 
@@ -66,30 +67,20 @@ def _dialog_context(v: RunView, tp: dict) -> str | None:
             + "\n".join(lines))
 
 
-def _mood(valence: float, arousal: float) -> str:
-    if valence > 0.3:
-        return "excited" if arousal > 0.3 else "content"
-    if valence < -0.3:
-        return "angry" if arousal > 0.3 else "sad"
-    return "neutral"
-
-
 def _atmosphere(v: RunView, tp: dict) -> str:
-    """The room as the people in it make it: their mean mood and energy, and tension from distrust."""
+    """The room as the people in it made it (M10's own measure, recomputed from the stored states
+    when the run did not record it)."""
     present = tp["entities_present"]
-    states = [json.loads(v.states[(e, tp["timepoint_id"])]["cognitive"]) for e in present
+    states = [CognitiveState.model_validate_json(v.states[(e, tp["timepoint_id"])]["cognitive"]) for e in present
               if (e, tp["timepoint_id"]) in v.states]
-    pairs = [v.relationships.get(tuple(sorted((a, b)))) for i, a in enumerate(present) for b in present[i + 1:]]
-    hostile = [r for r in pairs if r and r["trust"] < 0.3]
-    tension = min(1.0, 1.5 * len(hostile) / len(pairs)) if pairs else 0.3
+    trusts = [r["trust"] if r else 0.5 for r in (v.relationships.get(tuple(sorted((a, b))))
+                                                  for i, a in enumerate(present) for b in present[i + 1:])]
+    room = atmosphere(states, trusts, v.run["location"] or "")
     lines = [f"Location: {v.run['location'] or 'unspecified'}", f"Present: {len(present)}",
-             f"Tension: {tension:.2f}"]
+             f"Tension: {room.tension:.2f}, formality {room.formality:.2f}, cohesion {room.cohesion:.2f}"]
     if states:
-        valence = sum(c["valence"] for c in states) / len(states)
-        arousal = sum(c["arousal"] for c in states) / len(states)
-        energy = sum(c["energy"] for c in states) / len(states)
-        lines.append(f"Mood: {_mood(valence, arousal)} (valence {valence:.2f}, arousal {arousal:.2f}, "
-                     f"energy {energy:.0f})")
+        lines.append(f"Mood: {room.mood} (valence {room.valence:.2f}, arousal {room.arousal:.2f}, "
+                     f"energy {100 * room.energy:.0f})")
     dialog = v.dialogs.get(tp["timepoint_id"])
     if dialog and dialog["mood"]:
         lines.append(f"Conversation mood: {dialog['mood']}")
