@@ -137,8 +137,11 @@ class ExportersConfig(_Strict):
 
 
 class VariationsConfig(_Strict):
-    strategy: Literal["none"]
-    index: int = Field(0, ge=0)
+    """Which variation of the template this run is (reference §9); see timepoint/variations.py."""
+
+    strategy: Literal["none", "personalities", "knowledge", "relationships", "outcomes", "starting_conditions"]
+    index: int = Field(0, ge=0, description="Which variation: with the seed, it fixes every random choice")
+    magnitude: float = Field(0.3, ge=0, le=1, description="How far from the template a variation may move")
 
 
 class MechanismsConfig(_Strict):

@@ -35,6 +35,7 @@ from .scene import plan as scene_plan
 from .scene import set_up_scene
 from .simulation import Simulation
 from .store import Catalog, RunStore, now_iso
+from .variations import vary
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     """Validate config, template, mode and models; any mistake is a UserError.
     `need_keys=False` for work that calls no model (estimates)."""
     run_cfg = config_module.validate(cfg)
-    template, _ = load_template(run_cfg.template)
+    template = vary(load_template(run_cfg.template)[0], run_cfg.variations, run_cfg.seed)
     mode = run_cfg.mode or config_module.load_mode(template.mode)
     check = getattr(MODES[mode.name], "check", None)
     if check:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .adprs import Envelope
 from .errors import UserError, describe
@@ -45,6 +45,21 @@ class Body(_Strict):
     stamina: float = Field(1.0, ge=0, le=1)
 
 
+BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+
+
+class StartingState(_Strict):
+    """How an entity feels at the start, in the cognitive state's units; unset values follow its personality."""
+
+    valence: float | None = Field(None, ge=-1, le=1)
+    arousal: float | None = Field(None, ge=0, le=1)
+    energy: float | None = Field(None, ge=0, le=100)
+    confidence: float | None = Field(None, ge=0, le=1)
+    patience: float | None = Field(None, ge=0, le=100)
+    risk: float | None = Field(None, ge=0, le=1)
+    social: float | None = Field(None, ge=0, le=1)
+
+
 class RosterEntity(_Strict):
     """One member of the cast. Anything left out is filled by the model at scene set-up."""
 
@@ -62,6 +77,17 @@ class RosterEntity(_Strict):
     speech_examples: list[str] = []
     adprs: Envelope | None = Field(None, description="Activation waveform; sets how much a character engages")
     body: Body | None = None
+    temperament: dict[Literal[BIG_FIVE], float] = Field(
+        {}, description="Big Five in [0, 1]; set values replace what the trait words imply")
+    start: StartingState | None = None
+
+    @field_validator("temperament")
+    @classmethod
+    def _unit(cls, values: dict[str, float]) -> dict[str, float]:
+        for name, value in values.items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"temperament.{name} must be within [0, 1], got {value}")
+        return values
 
     @property
     def display_name(self) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from .dialog.prompts import spoken_time
 from .estimate import PlannedCall
 from .mechanisms import population
-from .scenario import RosterEntity, Template
+from .scenario import BIG_FIVE, RosterEntity, Template
 from .simulation import Simulation
 from .world import (
     RELATIONSHIP_TRUST,
@@ -21,6 +21,7 @@ from .world import (
     Relationship,
     baseline_tensor,
     cognitive_from_tensor,
+    tensor_with_cognitive,
 )
 
 
@@ -83,19 +84,23 @@ def _entity(roster: RosterEntity) -> Entity:
                              pain=body.pain if body else 0.0,
                              health=body.health if body else 1.0, stamina=body.stamina if body else 1.0)
     tensor = baseline_tensor(roster.type, physical, roster.personality_traits)
-    b = tensor.behavior
+    b = [roster.temperament.get(dim, value) for dim, value in zip(BIG_FIVE, tensor.behavior)] + tensor.behavior[5:]
     context = tensor.context.copy()
     context[2] = round(0.2 + 0.3 * b[4], 4)          # arousal from neuroticism
     context[5] = round(1.0 - 0.5 * b[6], 4)          # patience falls with decision speed
     context[6] = b[5]                                 # risk tolerance
     context[7] = round(0.3 + 0.6 * b[2], 4)          # social engagement from extraversion
-    tensor = tensor.model_copy(update={"context": context})
+    tensor = tensor.model_copy(update={"context": context, "behavior": b})
+    cognitive = cognitive_from_tensor(tensor)
+    if roster.start:
+        cognitive = cognitive.model_copy(update=roster.start.model_dump(exclude_none=True))
+        tensor = tensor_with_cognitive(tensor, cognitive, 0)
     return Entity(
         id=roster.id, name=roster.display_name, type=roster.type, role=roster.role, title=roster.title or "",
         description=roster.description or "", traits=roster.personality_traits, goals=roster.goals,
         voice_guide=roster.voice_guide.model_dump() if roster.voice_guide else {},
         speech_examples=roster.speech_examples, adprs=roster.adprs, tensor=tensor,
-        cognitive=cognitive_from_tensor(tensor), physical=physical,
+        cognitive=cognitive, physical=physical,
     )
 
 
