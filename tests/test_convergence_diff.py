@@ -139,3 +139,18 @@ def test_diff_of_two_seeds(runs):
     text = render_diff(result)
     assert "seed" in text and f"grade {result['convergence']['grade']}" in text
     assert all(row in text for row in ("exposure_events", "timelines", a.summary["id"], b.summary["id"]))
+
+
+def test_the_commands_print_and_save(finished_run, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from timepoint.cli import main
+    out = tmp_path / "convergence.json"
+    run = str(finished_run.run_dir)
+    monkeypatch.setattr(sys, "argv", ["timepoint", "convergence", run, run, "--out", str(out)])
+    main()
+    assert "grade A" in capsys.readouterr().out
+    assert json.loads(out.read_text())["score"] == 1.0
+    monkeypatch.setattr(sys, "argv", ["timepoint", "diff", run, run])
+    main()
+    assert "Config differences" in capsys.readouterr().out

@@ -6,11 +6,14 @@
     timepoint export RUN [--format F] [--out DIR]
     timepoint estimate [overrides]        predicted calls, tokens and dollars; calls no model
     timepoint query RUN ENTITY "question" ask an entity of a finished run, in character (M5)
+    timepoint convergence RUN RUN...      how far runs of one scenario agree (causal and knowledge edges)
+    timepoint diff RUN_A RUN_B            config and outcome differences, side by side
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -90,6 +93,21 @@ def _query(args: argparse.Namespace) -> None:
     print(f"({reply['intent']} question; {change})", file=sys.stderr)
 
 
+def _convergence(args: argparse.Namespace) -> None:
+    from .convergence import convergence, render
+
+    result = convergence([resolve_run_dir(r) for r in args.runs])
+    print(render(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _diff(args: argparse.Namespace) -> None:
+    from .diff import diff, render
+
+    print(render(diff(resolve_run_dir(args.run_a), resolve_run_dir(args.run_b))))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,10 +129,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("entity", help="entity id, e.g. lin_zhang")
     p.add_argument("question")
     p.set_defaults(func=_query)
+    p = sub.add_parser("convergence", help="how far runs of one scenario agree")
+    p.add_argument("runs", nargs="+", help="two or more run directories or run ids")
+    p.add_argument("--out", help="also write the full result as JSON here")
+    p.set_defaults(func=_convergence)
+    p = sub.add_parser("diff", help="config and outcome differences between two runs")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.set_defaults(func=_diff)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query"}
+COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff"}
 
 
 def main() -> None:
