@@ -164,3 +164,19 @@ def test_a_run_that_did_not_complete_is_skipped_and_reported(timepoint, finished
 def test_a_missing_source_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such directory"):
         collect([tmp_path / "nowhere"], tmp_path / "dataset")
+
+
+def test_collected_records_still_validate(tmp_path, timepoint):
+    import sys
+
+    import jsonschema
+
+    from timepoint import schemas
+    from timepoint.cli import main
+    run = timepoint("model=test")
+    sys.argv = ["timepoint", "collect", str(run.run_dir), "--out", str(tmp_path / "dataset")]
+    main()
+    for kind in ("training", "chat"):
+        validator = jsonschema.Draft202012Validator(schemas.load(kind))
+        for record in read_jsonl(tmp_path / "dataset" / f"{kind}.jsonl"):
+            validator.validate(record)

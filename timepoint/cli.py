@@ -8,6 +8,7 @@
     timepoint query RUN ENTITY "question" ask an entity of a finished run, in character (M5)
     timepoint convergence RUN RUN...      how far runs of one scenario agree (causal and knowledge edges)
     timepoint diff RUN_A RUN_B            config and outcome differences, side by side
+    timepoint collect DIR... --out DATASET merge runs (a sweep) into one deduplicated dataset
 """
 
 from __future__ import annotations
@@ -108,6 +109,12 @@ def _diff(args: argparse.Namespace) -> None:
     print(render(diff(resolve_run_dir(args.run_a), resolve_run_dir(args.run_b))))
 
 
+def _collect(args: argparse.Namespace) -> None:
+    from .collect import collect, render
+
+    print(render(collect([Path(s) for s in args.sources], Path(args.out), args.threshold)))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,10 +144,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.set_defaults(func=_diff)
+    p = sub.add_parser("collect", help="merge runs (a sweep) into one deduplicated dataset")
+    p.add_argument("sources", nargs="+", help="run directories, or directories holding them (a sweep)")
+    p.add_argument("--out", required=True, help="the dataset folder to write")
+    p.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine at which a record is a duplicate")
+    p.set_defaults(func=_collect)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff"}
+COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect"}
 
 
 def main() -> None:

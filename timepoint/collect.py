@@ -33,7 +33,7 @@ from .export.chat import chat_records
 from .export.lines import write_jsonl
 from .export.parquet import BOOL, INT, STR, STRS
 from .export.training import training_records
-from .store import MIGRATIONS, TABLES, RunStore, _migrate
+from .store import MIGRATIONS, TABLES, RunStore, migrate
 
 VARIATION = pa.struct([("strategy", STR), ("index", INT)])
 PROVENANCE = [("run_id", STR), ("template", STR), ("mode", STR), ("model", STR), ("seed", INT),
@@ -59,7 +59,7 @@ KINDS = {
         pa.schema([("prompt", STR), ("completion", STR), ("entity_id", STR), ("timepoint_id", STR),
                    ("mechanisms", STRS), ("training_safe", BOOL), *PROVENANCE])),
     "chat": Kind(
-        chat_records, lambda r: "\n".join(m["content"] for m in r["messages"]),
+        chat_records, lambda r: "\n".join(m["content"] for m in r["messages"][-2:]),
         lambda m: f"{m['dialog_id']}#{m['turn_index']}", "speaker",
         pa.schema([("messages", MESSAGES), ("dialog_id", STR), ("timepoint_id", STR), ("speaker", STR),
                    ("turn_index", INT), ("training_safe", BOOL), *PROVENANCE])),
@@ -238,7 +238,7 @@ def merge_stores(stores: list[RunStore], path: Path) -> None:
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
     try:
-        _migrate(db, MIGRATIONS)
+        migrate(db, MIGRATIONS)
         with db:
             for store in stores:
                 for table in TABLES:

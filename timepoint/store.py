@@ -145,7 +145,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
+def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     for number, script in enumerate(migrations[version:], start=version + 1):
         db.executescript(f"BEGIN; {script.strip()} PRAGMA user_version = {number}; COMMIT;")
@@ -157,7 +157,7 @@ class RunStore:
     def __init__(self, path: Path, run_id: str | None = None):
         self.path = path
         self.db = _connect(path)
-        _migrate(self.db, MIGRATIONS)
+        migrate(self.db, MIGRATIONS)
         self.run_id = run_id or self._only_run_id()
 
     def _only_run_id(self) -> str:
@@ -356,7 +356,7 @@ class Catalog:
 
     def __init__(self, path: Path):
         self.db = _connect(path)
-        _migrate(self.db, CATALOG_MIGRATIONS)
+        migrate(self.db, CATALOG_MIGRATIONS)
 
     def upsert(self, **row) -> None:
         cols = ", ".join(row)
