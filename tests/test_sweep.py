@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 
 def test_a_2x2_sweep_makes_four_runs_and_a_summary(timepoint, tmp_path):
     sweep = tmp_path / "sweep"
@@ -21,3 +23,14 @@ def test_a_2x2_sweep_makes_four_runs_and_a_summary(timepoint, tmp_path):
         assert r["training_examples"] == run["counts"]["training_examples"] > 0
     with (sweep / "sweep_summary.csv").open() as f:
         assert [row["run_id"] for row in csv.DictReader(f)] == [r["run_id"] for r in rows]
+
+
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]])
+def test_sweeps_run_under_the_joblib_and_submitit_launchers(timepoint, tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    result = timepoint("-m", "model=test", "seed=1,2", *launcher, f"hydra.sweep.dir={sweep}")
+    assert result.code == 0, result.stderr
+    rows = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert len({r["run_id"] for r in rows}) == 2
