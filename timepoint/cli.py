@@ -34,9 +34,14 @@ def _list(args: argparse.Namespace) -> None:
         return
     names = available_templates()
     width = max(map(len, names), default=0)
+    print(f"{'template':<{width}}  {'mode':<11} {'tier':<13} {'E':>2} {'T':>3}  {'est. ' + args.model:>14}  "
+          "mechanisms / title")
     for name in names:
         t, _ = load_template(name)
-        print(f"{name:<{width}}  {t.mode:<11} {len(t.entities):>2} entities {t.timepoints:>3} timepoints  {t.title}")
+        cost = _estimate_of([f"template={name}", f"model={args.model}"]).cost_usd
+        print(f"{name:<{width}}  {t.mode:<11} {t.tier:<13} {len(t.entities):>2} {t.timepoints:>3}  "
+              f"{'$' + format(cost, '.4f'):>14}  "
+              f"{','.join(t.mechanisms) or '-'}  {t.title}")
 
 
 def resolve_run_dir(ref: str) -> Path:
@@ -62,16 +67,26 @@ def _export(args: argparse.Namespace) -> None:
         store.close()
 
 
-def _estimate(args: argparse.Namespace) -> None:
+def _prepared(overrides: list[str]):
+    """A run as `python -m timepoint OVERRIDES` would prepare it, without keys or calls."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     from .__main__ import check_choices
     from .engine import prepare
     from .paths import CONF_DIR
 
-    overrides = check_choices(args.overrides)
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        run = prepare(compose("config", overrides=overrides), need_keys=False)
+        return prepare(compose("config", overrides=check_choices(overrides)), need_keys=False)
+
+
+def _estimate_of(overrides: list[str]):
+    return _prepared(overrides).estimate()
+
+
+def _estimate(args: argparse.Namespace) -> None:
+    run = _prepared(args.overrides)
     est = run.estimate()
     cfg = run.config
     print(f"{cfg.template} ({run.mode.name}) on {cfg.model.name}: {est.calls} calls, "
@@ -120,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list templates, or runs")
     p.add_argument("what", nargs="?", choices=["templates", "runs"], default="templates")
+    p.add_argument("--model", default="deepseek", help="the model card estimated costs are for (default deepseek)")
     p.set_defaults(func=_list)
     p = sub.add_parser("export", help="export a past run")
     p.add_argument("run", help="run directory, run id, or 'last'")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .adprs import Envelope
 from .errors import UserError, describe
+from .mechanisms import MECHANISMS
 from .paths import TEMPLATES_DIR
 
 EntityType = Literal["human", "animal", "building", "object", "abstract", "ai", "any", "kami"]
@@ -188,6 +189,9 @@ class Template(_Strict):
     cycle: CycleSpec | None = None
     animism_level: int | None = Field(None, ge=0, le=6, description="Which kinds of entity may speak (M16); "
                                       "null: whatever the cast needs")
+    tier: Literal["quick", "standard", "comprehensive"] = Field(
+        "standard", description="Size class: quick 1-4 entities, standard 3-8, comprehensive 5-12")
+    mechanisms: list[str] = Field([], description="The mechanisms this scenario is meant to show (documentary)")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Template:
@@ -196,6 +200,9 @@ class Template(_Strict):
         ids = [e.id for e in self.entities]
         if len(set(ids)) != len(ids):
             raise ValueError(f"entity ids must be unique, got {ids}")
+        unknown = [m for m in self.mechanisms if m not in MECHANISMS]
+        if unknown:
+            raise ValueError(f"mechanisms: unknown {unknown[0]!r}; allowed: {', '.join(MECHANISMS)}")
         for iv in self.interventions:
             if iv.type != "event_cancellation" and iv.target not in ids:
                 raise ValueError(f"intervention {iv.type} names unknown entity {iv.target!r}; entities are {ids}")
