@@ -9,6 +9,7 @@
     timepoint convergence RUN RUN...      how far runs of one scenario agree (causal and knowledge edges)
     timepoint diff RUN_A RUN_B            config and outcome differences, side by side
     timepoint collect DIR... --out DATASET merge runs (a sweep) into one deduplicated dataset
+    timepoint new "premise" [--entities N] [--timepoints N] [--run]   the model writes a template
 """
 
 from __future__ import annotations
@@ -130,6 +131,34 @@ def _collect(args: argparse.Namespace) -> None:
     print(render(collect([Path(s) for s in args.sources], Path(args.out), args.threshold)))
 
 
+def _new(args: argparse.Namespace) -> None:
+    import asyncio
+    import subprocess
+
+    from .authoring import save, write_template
+    from .engine import gateway_for
+    from .llm import ResponseCache
+    from .paths import TEMPLATES_DIR
+
+    run = _prepared([f"model={args.model}"])
+    cfg = run.config
+    home = Path(cfg.paths.home)
+
+    async def draft() -> dict:
+        cache = ResponseCache(home / "cache.db")
+        gateway = gateway_for(cfg, run.chains, cache, lambda call: None)
+        try:
+            return await write_template(gateway, args.premise, args.entities, args.timepoints)
+        finally:
+            await gateway.close()
+            cache.close()
+
+    path = save(asyncio.run(draft()), Path(args.out) if args.out else TEMPLATES_DIR, args.name)
+    print(path)
+    if args.run:
+        sys.exit(subprocess.call([sys.executable, "-m", "timepoint", f"template={path}", f"model={args.model}"]))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,10 +194,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the dataset folder to write")
     p.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine at which a record is a duplicate")
     p.set_defaults(func=_collect)
+    p = sub.add_parser("new", help="have the model write a template from a sentence")
+    p.add_argument("premise", help='e.g. "CEO announces mandatory salary cuts due to a market downturn"')
+    p.add_argument("--entities", type=int, default=4, choices=range(2, 13), metavar="N", help="cast size, 2-12")
+    p.add_argument("--timepoints", type=int, default=3, choices=range(1, 51), metavar="N", help="1-50")
+    p.add_argument("--model", default="local", help="the model card that writes it (default: the embedded one)")
+    p.add_argument("--name", help="file name (default: from the premise)")
+    p.add_argument("--out", help="directory to save in (default: templates/)")
+    p.add_argument("--run", action="store_true", help="run it at once on the same model")
+    p.set_defaults(func=_new)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect"}
+COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect", "new"}
 
 
 def main() -> None:
