@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError
 
 from .errors import UserError, describe
 from .scenario import ModeName, Resolution, Template
@@ -35,22 +35,18 @@ class DraftEntity(BaseModel):
     speech_examples: list[Short] = Field(min_length=3, max_length=3)
 
 
-def draft_schema(entities: int) -> type[BaseModel]:
-    return create_model(
-        "TemplateDraft",
-        title=(str, Field(max_length=80)),
-        premise=(str, Field(max_length=1500, description="8-12 sentences: who, where, stakes, numbers, and what "
-                                                         "each person knows that the others do not")),
-        location=(str, Field(max_length=160)),
-        opening_event=(str, Field(max_length=400)),
-        year=(int, Field(description="The year it begins")),
-        month=(Literal[tuple(range(1, 13))], ...),
-        day=(Literal[tuple(range(1, 29))], ...),
-        hour=(Literal[tuple(range(24))], ...),
-        resolution=(Resolution, Field(description="The unit of time between timepoints")),
-        step=(int, Field(description="How many units between timepoints")),
-        entities=(list[DraftEntity], Field(min_length=entities, max_length=entities)),
-    )
+class SceneDraft(BaseModel):
+    title: str = Field(max_length=80)
+    premise: str = Field(max_length=900, description="8-12 sentences: who, where, stakes, numbers, and what each "
+                                                      "person knows that the others do not")
+    location: str = Field(max_length=160)
+    opening_event: str = Field(max_length=400)
+    year: int = Field(description="The year it begins")
+    month: Literal[tuple(range(1, 13))]
+    day: Literal[tuple(range(1, 29))]
+    hour: Literal[tuple(range(24))]
+    resolution: Resolution = Field(description="The unit of time between timepoints")
+    step: int = Field(description="How many units between timepoints")
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -59,10 +55,11 @@ def slug(text: str, limit: int = 40) -> str:
     return name if name[0].isalpha() else f"s_{name}"
 
 
-def to_template(draft: BaseModel, mode: ModeName, timepoints: int, world_id: str) -> dict:
+def to_template(draft: SceneDraft, cast: list[DraftEntity], mode: ModeName, timepoints: int,
+                world_id: str) -> dict:
     """The draft in the template's own shape: ids from names, unique."""
     ids: list[str] = []
-    for e in draft.entities:
+    for e in cast:
         base = slug(e.name, 30)
         ids.append(base if base not in ids else f"{base}_{len(ids)}")
     return {
@@ -77,25 +74,39 @@ def to_template(draft: BaseModel, mode: ModeName, timepoints: int, world_id: str
             "goals": e.goals, "speech_examples": e.speech_examples,
             "voice_guide": {"sentence_length": e.sentence_length, "verbal_tics": e.verbal_tics,
                             "disagreement_style": e.disagreement_style},
-        } for eid, e in zip(ids, draft.entities)],
+        } for eid, e in zip(ids, cast)],
     }
+
+
+SYSTEM = ("You write scenario templates for a social simulation that makes training data: a concrete premise "
+          "with names, numbers and dates, and a cast whose members know different things and sound different. "
+          "Answer in JSON.")
+
+
+async def _draft(gateway, premise: str, entities: int, timepoints: int, feedback: str) -> tuple[SceneDraft, list]:
+    """The scene first, then each member of the cast in turn, knowing who is already in it — small
+    answers that even a small model's grammar can hold, and a cast that does not repeat itself."""
+    ask = f"Scenario: {premise}\nCast: {entities} people. The story has {timepoints} moments.{feedback}"
+    scene = await gateway.structured("scene", [{"role": "system", "content": SYSTEM},
+                                               {"role": "user", "content": ask}], SceneDraft, temperature=0.7)
+    cast: list[DraftEntity] = []
+    for k in range(entities):
+        so_far = "; ".join(f"{e.name} ({e.title})" for e in cast) or "nobody yet"
+        cast.append(await gateway.structured("scene", [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"{scene.title}. {scene.premise}\nWrite person {k + 1} of {entities}: a "
+                                        f"different name, role and voice from those already cast ({so_far}), "
+                                        f"with facts only they know.{feedback}"}], DraftEntity, temperature=0.7))
+    return scene, cast
 
 
 async def write_template(gateway, premise: str, entities: int, timepoints: int,
                          mode: Literal["forward"] = "forward") -> dict:
     """A validated template (as a dict) for `premise`, after at most one repair round."""
-    world_id = slug(premise)
-    messages = [
-        {"role": "system", "content": "You write scenario templates for a social simulation that makes training "
-                                      "data: a concrete premise with names, numbers and dates, and a cast whose "
-                                      "members know different things and sound different. Answer in JSON."},
-        {"role": "user", "content": f"Scenario: {premise}\nCast: exactly {entities} people. "
-                                    f"The story has {timepoints} moments."},
-    ]
-    schema = draft_schema(entities)
+    feedback = ""
     for attempt in range(2):
-        draft = await gateway.structured("scene", messages, schema, temperature=0.7)
-        raw = to_template(draft, mode, timepoints, world_id)
+        scene, cast = await _draft(gateway, premise, entities, timepoints, feedback)
+        raw = to_template(scene, cast, mode, timepoints, slug(premise))
         try:
             Template.model_validate(raw)
             return raw
@@ -103,8 +114,7 @@ async def write_template(gateway, premise: str, entities: int, timepoints: int,
             problem = describe(exc, "field")
             if attempt:
                 raise UserError(f"new: the model's template did not validate after a repair round: {problem}")
-            messages += [{"role": "assistant", "content": draft.model_dump_json()},
-                         {"role": "user", "content": f"That does not validate: {problem}. Correct it."}]
+            feedback = f"\nA first draft did not validate ({problem}); avoid that."
     raise AssertionError("unreachable")
 
 
