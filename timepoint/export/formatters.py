@@ -1,5 +1,5 @@
 """The four companion datasets of a run (reference §7.1 "other formatters"), built from what the run
-really did rather than templated placeholders: entity evolution, dialog synthesis, knowledge flow
+really did — its states, dialogs and exposures: entity evolution, dialog synthesis, knowledge flow
 and relationship dynamics. Each record is {prompt, completion (a JSON string), metadata}, like the
 training JSONL, and everything is read from the run store.
 """
