@@ -39,7 +39,7 @@ def _list(args: argparse.Namespace) -> None:
           "mechanisms / title")
     for name in names:
         t, _ = load_template(name)
-        cost = _estimate_of([f"template={name}", f"model={args.model}"]).cost_usd
+        cost = _prepared([f"template={name}", f"model={args.model}"]).estimate().cost_usd
         print(f"{name:<{width}}  {t.mode:<11} {t.tier:<13} {len(t.entities):>2} {t.timepoints:>3}  "
               f"{'$' + format(cost, '.4f'):>14}  "
               f"{','.join(t.mechanisms) or '-'}  {t.title}")
@@ -80,10 +80,6 @@ def _prepared(overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return prepare(compose("config", overrides=check_choices(overrides)), need_keys=False)
-
-
-def _estimate_of(overrides: list[str]):
-    return _prepared(overrides).estimate()
 
 
 def _estimate(args: argparse.Namespace) -> None:
@@ -136,22 +132,14 @@ def _new(args: argparse.Namespace) -> None:
     import subprocess
 
     from .authoring import save, write_template
-    from .engine import gateway_for
-    from .llm import ResponseCache
+    from .engine import model_session
     from .paths import TEMPLATES_DIR
 
     run = _prepared([f"model={args.model}"])
-    cfg = run.config
-    home = Path(cfg.paths.home)
 
     async def draft() -> dict:
-        cache = ResponseCache(home / "cache.db")
-        gateway = gateway_for(cfg, run.chains, cache, lambda call: None)
-        try:
+        async with model_session(run.config, run.chains, lambda call: None) as gateway:
             return await write_template(gateway, args.premise, args.entities, args.timepoints)
-        finally:
-            await gateway.close()
-            cache.close()
 
     path = save(asyncio.run(draft()), Path(args.out) if args.out else TEMPLATES_DIR, args.name)
     print(path)

@@ -25,6 +25,7 @@ from statistics import mean
 
 from .errors import UserError
 from .store import RunStore
+from .world import jaccard
 
 WEIGHTS = {"causal": 0.5, "knowledge": 0.5}
 GRADES = ((0.9, "A"), (0.8, "B"), (0.7, "C"), (0.5, "D"))
@@ -47,10 +48,6 @@ def open_store(run_dir: Path) -> Iterator[RunStore]:
 
 def normalise(text: str) -> str:
     return " ".join(text.lower().split())[:TEXT_CHARS]
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def grade(score: float) -> str:

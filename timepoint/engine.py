@@ -7,6 +7,8 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +79,19 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     chains = model_chains(run_cfg)
     check_models(chains, run_cfg.for_training_data, need_keys)
     return Prepared(run_cfg, template, mode, chains)
+
+
+@asynccontextmanager
+async def model_session(cfg: RunConfig, chains: dict[str, list[ModelCard]], on_call,
+                        providers: dict | None = None) -> AsyncIterator[ModelGateway]:
+    """A gateway for model work outside a run (queries, authoring), with the run's cache and limits."""
+    cache = ResponseCache(Path(cfg.paths.home) / "cache.db")
+    gateway = gateway_for(cfg, chains, cache, on_call, providers)
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+        cache.close()
 
 
 def new_run_id() -> str:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 
 from .config import RunConfig
 from .errors import UserError
-from .llm import ResponseCache
 from .llm.selection import model_chains
 from .mechanisms.elevation import Intent, kept_items, needs_retraining, target_level
 from .store import RunStore
@@ -69,15 +68,13 @@ async def ask(run_dir: Path, entity_id: str, question: str, providers: dict | No
 
 
 async def _ask(store: RunStore, entity_id: str, question: str, providers: dict | None) -> dict:
-    from .engine import gateway_for
+    from .engine import model_session
 
     entity = _entity(store, entity_id)
     raw = json.loads(store.run()["config_json"])
     raw.pop("hydra", None)
     cfg = RunConfig.model_validate(raw)
-    cache = ResponseCache(Path(cfg.paths.home) / "cache.db")
-    gateway = gateway_for(cfg, model_chains(cfg), cache, store.record_call, providers)
-    try:
+    async with model_session(cfg, model_chains(cfg), store.record_call, providers) as gateway:
         persona = _persona(entity)
         intent = (await gateway.structured("judge", [
             {"role": "system", "content": "Classify what a question asks about: general, knowledge, relationships, "
@@ -105,9 +102,6 @@ async def _ask(store: RunStore, entity_id: str, question: str, providers: dict |
         store.record_mechanism("M5", "query", None)
         return {"entity": entity_id, "intent": intent, "answer": answer, "resolution_before": before,
                 "resolution_after": after, "new_knowledge": items}
-    finally:
-        await gateway.close()
-        cache.close()
 
 
 async def _elevate(gateway, store: RunStore, entity: dict, persona: str, level: str, last: dict) -> list[str]:

@@ -251,6 +251,11 @@ def advance(start: datetime, resolution: str, steps: int) -> datetime:
     return start + timedelta(seconds=seconds * steps)
 
 
+def jaccard(a: set, b: set) -> float:
+    """Overlap of two sets; two empty sets are alike."""
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
 def alignment(known_a: set[str], known_b: set[str]) -> float:
     """M13 belief alignment: shared knowledge over all knowledge of the pair."""
     union = known_a | known_b

@@ -25,7 +25,6 @@ class RunView:
         self.turns: dict[str, list[dict]] = {}
         for t in store.rows("turns", "dialog_id, idx"):
             self.turns.setdefault(t["dialog_id"], []).append(t)
-        self.mechanisms = {m["mechanism"] for m in store.rows("mechanism_usage")}
 
     def known_by(self, entity_id: str, upto_idx: int) -> list[dict]:
         """Exposures of an entity up to and including timepoint index `upto_idx` (initial ones count)."""

@@ -23,7 +23,7 @@ from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template
 from ..simulation import Simulation
-from ..world import ExposureEvent
+from ..world import ExposureEvent, jaccard
 from .common import Moment, at_least_two, dialog_plan, keep, linked, live_through, state_fields
 from .judging import RATING, brief
 
@@ -105,10 +105,6 @@ def shape(template: Template, mode: CyclicalMode) -> tuple[int, int]:
     """(cycle length, loops): the mode's values, else the template's cycle, else 4 and timepoints // 4."""
     length = mode.cycle_length or (template.cycle.length if template.cycle else 4)
     return length, mode.loops or max(2, template.timepoints // length)
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
 
 
 def words(text: str) -> set[str]:
