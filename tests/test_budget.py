@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
+from timepoint.concurrency import gather_all
 from timepoint.config import BudgetConfig, ModelCard
 from timepoint.errors import BudgetExhausted
 from timepoint.llm import Budget, ModelGateway, ResponseCache
@@ -74,6 +75,58 @@ def test_hard_budget_is_never_exceeded(price_in, price_out, cap, max_calls, max_
     assert budget.cost_usd <= cap + 1e-12
     assert max_calls is None or budget.calls <= max_calls
     assert max_tokens is None or budget.tokens <= max_tokens
+
+
+class Slow(Billing):
+    """Bills like Billing, after a delay, so many calls are in flight at once."""
+
+    def __init__(self, card, usages, delays: list[float]):
+        super().__init__(card, usages, None)
+        self.delays, self.started = delays, 0
+
+    async def complete(self, request):
+        self.started += 1
+        await asyncio.sleep(self.delays[self.started % len(self.delays)])
+        return await super().complete(request)
+
+
+def spend_concurrently(c: ModelCard, cap: BudgetConfig, usages, prompts: list[int], delays: list[float]):
+    """Fire every call at once through one gateway, as a mode's concurrent candidates do."""
+    budget = Budget(cap)
+    provider = Slow(c, list(usages), delays)
+    with tempfile.TemporaryDirectory() as tmp:
+        gw = ModelGateway({"dialog": [c]}, ResponseCache(Path(tmp) / "c.db"), "off", budget, 1, lambda _: None,
+                          providers={c.name: provider}, max_concurrency=16)
+
+        async def go():
+            calls = [gw.structured("dialog", [{"role": "user", "content": f"{n} " + "x" * size}], Line,
+                                   max_tokens=50 + size % 400) for n, size in enumerate(prompts)]
+            try:
+                await gather_all(*calls)
+            except BudgetExhausted:
+                pass
+        asyncio.run(go())
+    return budget, provider
+
+
+@settings(max_examples=40, deadline=None)
+@given(price_in=st.floats(0.1, 50), price_out=st.floats(0.1, 100), cap=st.floats(0.0001, 0.02),
+       usages=st.lists(st.tuples(st.floats(0.5, 1), st.floats(0.5, 1)), max_size=40),
+       prompts=st.lists(st.integers(1, 3000), min_size=2, max_size=40),
+       delays=st.lists(st.floats(0, 0.005), min_size=1, max_size=5))
+def test_concurrent_calls_never_spend_past_a_hard_cap(price_in, price_out, cap, usages, prompts, delays):
+    c = card(price_in, price_out).model_copy(update={"max_concurrency": 16})
+    budget, _ = spend_concurrently(c, BudgetConfig(kind="hard", max_cost_usd=cap), usages, prompts, delays)
+    assert budget.cost_usd <= cap + 1e-12
+
+
+def test_calls_still_waiting_are_cancelled_when_the_budget_is_spent():
+    c = card(1.0, 1.0)  # max_concurrency 4: most calls wait for a slot; each call costs about $0.001
+    cap = BudgetConfig(kind="hard", max_cost_usd=0.01)
+    budget, provider = spend_concurrently(c, cap, [], [2000] * 40, [0.01])
+    assert 0 < budget.calls < 40 and provider.started < 40   # the rest never reached the provider
+    assert budget.cost_usd <= 0.01
+    assert budget._in_flight == 0 and budget._reserved.cost == pytest.approx(0.0)  # every reservation settled
 
 
 def test_a_provider_billing_above_card_prices_tightens_later_admissions():

@@ -10,7 +10,15 @@ from pydantic import BaseModel, Field
 
 from timepoint.config import BudgetConfig, ModelCard
 from timepoint.errors import BudgetExhausted
-from timepoint.llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
+from timepoint.llm import (
+    Budget,
+    CallFailed,
+    ModelGateway,
+    ProviderDown,
+    ReplayMiss,
+    ResponseCache,
+    StructuredOutputError,
+)
 from timepoint.llm.gateway import token_budget, worst_case_chars
 from timepoint.llm.providers.test import TestProvider
 from timepoint.llm.request import Completion
@@ -36,7 +44,8 @@ class Scripted:
 
     async def complete(self, request):
         self.requests.append(request)
-        return Completion(text=self.answers.pop(0), tokens_in=100, tokens_out=20)
+        answer = self.answers.pop(0)
+        return answer if isinstance(answer, Completion) else Completion(text=answer, tokens_in=100, tokens_out=20)
 
     async def close(self):
         return None
@@ -62,21 +71,78 @@ def test_test_provider_fills_the_schema_deterministically(tmp_path):
     assert other != a
 
 
-def test_invalid_answer_gets_one_repair_round(tmp_path):
+def test_an_unfit_answer_is_resampled_with_a_derived_seed_before_a_repair(tmp_path):
     calls = []
-    provider = Scripted('{"content": "x", "tone": "furious", "tags": []}', GOOD)
+    provider = Scripted('{"content": "x", "tone": "furious", "tags": []}', "not json at all", GOOD)
     reply = asyncio.run(gateway(tmp_path, provider, calls=calls).structured("dialog", MESSAGES, Reply))
     assert reply.tone == "calm"
-    assert len(provider.requests) == 2 and len(calls) == 2
-    repair = provider.requests[1].messages
-    assert repair[-2]["role"] == "assistant" and "tone" in repair[-1]["content"]
+    first, resample, repair = provider.requests
+    assert resample.messages == first.messages and resample.seed != first.seed   # a resample, not a repair
+    assert repair.messages[-2] == {"role": "assistant", "content": "not json at all"}
+    assert "does not fit" in repair.messages[-1]["content"]
+    assert len(calls) == 3 and [c.error is not None for c in calls] == [True, True, False]  # every attempt a row
 
 
-def test_second_invalid_answer_is_a_clear_error(tmp_path):
-    provider = Scripted("not json at all", '{"content": "x"}')
-    expected = r"dialog call to scripted .* Reply .*answer: '\{\"content\": \"x\"\}'"
-    with pytest.raises(StructuredOutputError, match=expected):
+def test_resample_seeds_are_the_same_on_every_rerun(tmp_path):
+    seeds = []
+    for run in range(2):
+        provider = Scripted("{}", GOOD)
+        asyncio.run(gateway(tmp_path / str(run), provider, mode="off").structured("dialog", MESSAGES, Reply))
+        seeds.append([r.seed for r in provider.requests])
+    assert seeds[0] == seeds[1] and seeds[0][0] != seeds[0][1]
+
+
+@pytest.mark.parametrize("cut", [Completion('{"content": "Up four per', 100, 20, finish_reason="length"),
+                                 Completion('{"content": "Up four percent.", "tone": "calm", "tags": ["a', 100, 20)],
+                         ids=["finish_reason_length", "json_ends_early"])
+def test_a_cut_off_answer_is_asked_again_with_more_room(tmp_path, cut):
+    provider = Scripted(cut, GOOD)
+    reply = asyncio.run(gateway(tmp_path, provider).structured("dialog", MESSAGES, Reply, max_tokens=20))
+    assert reply.content == "Up four percent."
+    first, again = provider.requests
+    assert again.max_tokens > first.max_tokens and again.max_tokens <= CARD.max_output
+    assert again.messages == first.messages and again.seed == first.seed
+
+
+def test_an_answer_unfit_every_time_is_a_clear_call_failure(tmp_path):
+    provider = Scripted("not json at all", "{}", '{"content": "x"}')
+    expected = r"dialog call to scripted .* Reply in 3 attempts.*answer: '\{\"content\": \"x\"\}'"
+    with pytest.raises(StructuredOutputError, match=expected) as caught:
         asyncio.run(gateway(tmp_path, provider).structured("dialog", MESSAGES, Reply))
+    assert isinstance(caught.value, CallFailed) and caught.value.role == "dialog"
+    assert len(provider.requests) == 3
+
+
+def test_llm_structured_attempts_bounds_the_requests(tmp_path):
+    provider = Scripted("{}", "{}", "{}", "{}", GOOD)
+    gw = ModelGateway({"dialog": [CARD]}, ResponseCache(tmp_path / "cache.db"), "off",
+                      Budget(BudgetConfig(kind="unlimited")), seed=7, on_call=lambda _: None,
+                      providers={CARD.name: provider}, structured_attempts=2)
+    with pytest.raises(StructuredOutputError, match="in 2 attempts"):
+        asyncio.run(gw.structured("dialog", MESSAGES, Reply))
+    assert len(provider.requests) == 2 and provider.requests[1].seed != provider.requests[0].seed
+
+
+def test_too_many_failed_calls_in_a_row_stop_the_run(tmp_path):
+    provider = Scripted(*["{}"] * 6, GOOD, *["{}"] * 9)
+    gw = ModelGateway({"dialog": [CARD]}, ResponseCache(tmp_path / "cache.db"), "off",
+                      Budget(BudgetConfig(kind="unlimited")), seed=7, on_call=lambda _: None,
+                      providers={CARD.name: provider}, structured_attempts=3, max_consecutive_failures=3)
+
+    async def ask(n):
+        return await gw.structured("dialog", [{"role": "user", "content": f"question {n}"}], Reply)
+    outcomes = []
+    for n in range(7):
+        try:
+            asyncio.run(ask(n))
+            outcomes.append("ok")
+        except ProviderDown:
+            outcomes.append("down")
+            break
+        except CallFailed:
+            outcomes.append("failed")
+    # two calls fail (three attempts each), a success resets the streak, and the third failure in a row stops
+    assert outcomes == ["failed", "failed", "ok", "failed", "failed", "down"]
 
 
 def test_raw_control_characters_inside_strings_are_accepted(tmp_path):

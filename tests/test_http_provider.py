@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from timepoint.config import BudgetConfig, ModelCard
 from timepoint.llm import Budget, ModelGateway, ResponseCache
-from timepoint.llm.retry import ProviderError, RetryPolicy, TransientError
+from timepoint.llm.errors import AccountError, ProviderError, TransientError
+from timepoint.llm.retry import RetryPolicy
 
 
 class Reply(BaseModel):
@@ -223,11 +224,13 @@ FATAL = {
 
 @pytest.mark.parametrize("fault", FATAL.values(), ids=FATAL.keys())
 def test_fatal_failure_is_never_retried(tmp_path, server, fault):
+    """A bad request fails only its call (a gap); a refused account stops the run: nothing else would pass."""
     server.push(fault, ok())
     calls = []
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises((ProviderError, AccountError)) as caught:
         ask(tmp_path, [card(server)], calls)
     assert not isinstance(caught.value, TransientError)
+    assert isinstance(caught.value, AccountError) == (fault.code in (401, 402, 403))
     assert str(fault.code) in str(caught.value)
     assert len(server.requests) == 1
     (record,) = calls

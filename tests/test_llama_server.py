@@ -35,7 +35,7 @@ def server_url(tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     log = log_path.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(),
+    proc = subprocess.Popen([sys.executable, "-m", "timepoint.llm.llama_server", "--model", bundled_model_path(),
                              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"

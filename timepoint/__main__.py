@@ -20,7 +20,7 @@ from .engine import execute, prepare
 from .errors import UserError
 from .export.summary import console_lines
 from .paths import CONF_DIR
-from .scenario import load_template, template_path
+from .scenario import load_template
 
 log = logging.getLogger("timepoint")
 # 0 completed, 1 failed, 2 user error (bad config or template), 3 stopped by a hard budget.
@@ -29,9 +29,9 @@ GROUPS = ("mode", "model", "mechanisms", "budget", "exporters", "variations")
 
 
 def check_choices(args: list[str]) -> list[str]:
-    """Before Hydra composes: an unknown group option or template names the valid ones, so a sweep
-    with one bad value is refused before any job runs. Returns the arguments, with `mode=` added
-    when `mode.*` settings are given for the template's own mode."""
+    """Before Hydra composes: an unknown group option names the valid ones, and every template named is
+    loaded and validated, so a sweep with one bad value is refused before any job runs. Returns the
+    arguments, with `mode=` added when `mode.*` settings are given for the template's own mode."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -44,7 +44,7 @@ def check_choices(args: list[str]) -> list[str]:
         chosen = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
         if group == "template":
             for ref in chosen:
-                template_path(ref)
+                load_template(ref)
             continue
         options = config_module.group_options(group)
         for value in chosen:
@@ -86,7 +86,8 @@ def app(cfg: DictConfig) -> None:
         sys.exit(130)
     print(console_lines(summary, run_dir))
     if hydra_cfg.mode == RunMode.RUN:
-        sys.exit(EXIT_CODES[summary["status"]])
+        code = EXIT_CODES[summary["status"]]
+        sys.exit(1 if code == 0 and summary["export_errors"] else code)  # a dataset that was not written
 
 
 def main() -> None:

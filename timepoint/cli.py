@@ -24,12 +24,12 @@ from .errors import UserError
 from .export import EXPORTERS
 from .paths import default_home
 from .scenario import available_templates, load_template
-from .store import Catalog, RunStore
+from .store import Catalog, open_run
 
 
 def _list(args: argparse.Namespace) -> None:
     if args.what == "runs":
-        for r in Catalog(default_home() / "catalog.db").runs():
+        for r in _catalogued():
             print(f"{r['run_id']}  {r['status']:<16} {r['template']:<22} {r['mode']:<8} {r['model']:<10} "
                   f"${r['cost_usd'] or 0:.4f}  {r['created_at']}  {r['run_dir']}")
         return
@@ -45,23 +45,43 @@ def _list(args: argparse.Namespace) -> None:
               f"{','.join(t.mechanisms) or '-'}  {t.title}")
 
 
+def _catalogued() -> list[dict]:
+    """Every catalogued run; none (and no catalog created) when this home has never run."""
+    path = default_home() / "catalog.db"
+    if not path.is_file():
+        return []
+    catalog = Catalog(path)
+    try:
+        return catalog.runs()
+    finally:
+        catalog.close()
+
+
 def resolve_run_dir(ref: str) -> Path:
-    """RUN is a run directory, a run id from the catalog, or `last`."""
+    """RUN is a run directory, a run id from the catalog, or `last`; the directory must hold its run.db."""
     if Path(ref, "run.db").is_file():
         return Path(ref)
-    runs = Catalog(default_home() / "catalog.db").runs()
+    runs = _catalogued()
     match = runs[-1:] if ref == "last" else [r for r in runs if r["run_id"] == ref]
     if not match:
+        if Path(ref).is_dir():
+            raise UserError(f"run: {ref} holds no run.db; give a run directory, a run id or 'last' "
+                            "(see `timepoint list runs`)")
         raise UserError(f"run: no run directory or catalogued run {ref!r}; see `timepoint list runs`")
-    return Path(match[0]["run_dir"])
+    run_dir = Path(match[0]["run_dir"])
+    if not (run_dir / "run.db").is_file():
+        named = f"{ref!r} ({match[0]['run_id']})" if ref == "last" else repr(ref)
+        raise UserError(f"run: {named} is catalogued at {run_dir}, which holds no run.db now (moved or deleted); "
+                        "give the run directory where it is now")
+    return run_dir
 
 
 def _export(args: argparse.Namespace) -> None:
     run_dir = resolve_run_dir(args.run)
+    store = open_run(run_dir)
     out = Path(args.out) if args.out else run_dir
-    out.mkdir(parents=True, exist_ok=True)
-    store = RunStore(run_dir / "run.db")
     try:
+        out.mkdir(parents=True, exist_ok=True)
         for path in EXPORTERS[args.format](store, out, args.compression):
             print(path)
     finally:

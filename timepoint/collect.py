@@ -92,7 +92,7 @@ def run_dirs(sources: list[Path]) -> list[Path]:
 def _open(run_dir: Path) -> RunStore | dict:
     """The run's store when the run completed; otherwise the report's entry saying why it is skipped."""
     try:
-        store = RunStore(run_dir / "run.db")
+        store = RunStore(run_dir / "run.db", create=False)
     except (FileNotFoundError, sqlite3.DatabaseError) as exc:
         return {"run_dir": str(run_dir), "run_id": None, "status": None, "reason": f"unreadable run store: {exc}"}
     run = store.run()

@@ -189,6 +189,10 @@ class LLMConfig(_Strict):
     retries: int = Field(ge=0, description="Further attempts after a transient failure (429, 5xx, timeout)")
     backoff_s: float = Field(ge=0, description="First backoff; doubles per attempt, with jitter")
     backoff_max_s: float = Field(ge=0)
+    structured_attempts: int = Field(3, ge=1, description="Requests per call: a cut-off answer gets more room, an "
+                                                          "unfit one a resample, the last of three or more a repair")
+    max_consecutive_failures: int = Field(10, ge=1, description="Failed calls in a row that stop the run (the "
+                                                                "provider is down); fewer are skipped as gaps")
 
 
 class CacheConfig(_Strict):

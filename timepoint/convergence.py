@@ -24,7 +24,7 @@ from pathlib import Path
 from statistics import mean
 
 from .errors import UserError
-from .store import RunStore
+from .store import RunStore, open_run
 from .world import jaccard
 
 WEIGHTS = {"causal": 0.5, "knowledge": 0.5}
@@ -36,10 +36,7 @@ TEXT_CHARS = 80
 @contextmanager
 def open_store(run_dir: Path) -> Iterator[RunStore]:
     """A finished run's store, checked first so a wrong path is not turned into an empty database."""
-    path = Path(run_dir) / "run.db"
-    if not path.is_file():
-        raise UserError(f"run: {run_dir} holds no run.db")
-    store = RunStore(path)
+    store = open_run(run_dir)
     try:
         yield store
     finally:

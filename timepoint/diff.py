@@ -16,7 +16,7 @@ from .convergence import convergence, open_store
 
 SETTING_FIELDS = ("status", "template", "mode", "model", "seed")
 MEASURE_FIELDS = ("llm_calls", "cached_calls", "tokens_in", "tokens_out", "cost_usd", "duration_s")
-COUNT_FIELDS = ("entities", "timepoints", "dialogs", "turns", "exposure_events", "timelines")
+COUNT_FIELDS = ("entities", "timepoints", "dialogs", "turns", "exposure_events", "timelines", "gaps")
 PAIR_FIELDS = ("causal", "knowledge", "outcome_similarity", "divergence_index")
 
 

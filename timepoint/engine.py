@@ -24,10 +24,10 @@ from .export import EXPORTERS, oxen
 from .export.lines import read_jsonl
 from .export.live import LiveExports
 from .export.summary import run_summary, write_run_json
-from .llm import Budget, ModelGateway, ReplayMiss, ResponseCache, StructuredOutputError
+from .llm import AccountError, Budget, CallFailed, ModelGateway, ProviderDown, ReplayMiss, ResponseCache
 from .llm.calllog import CallLog, redactor
 from .llm.request import CallRecord
-from .llm.retry import ProviderError, RetryPolicy
+from .llm.retry import RetryPolicy
 from .llm.selection import check_models, model_chains
 from .mechanisms import shadow
 from .modes import MODES
@@ -64,7 +64,8 @@ def gateway_for(cfg: RunConfig, chains: dict[str, list[ModelCard]], cache: Respo
     """A run's door to its models: its chains, cache mode, budget, seed, retries and limits."""
     return ModelGateway(chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call,
                         RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
-                        cfg.llm.max_concurrency, providers)
+                        cfg.llm.max_concurrency, providers, cfg.llm.structured_attempts,
+                        cfg.llm.max_consecutive_failures)
 
 
 def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
@@ -137,7 +138,11 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     except BudgetExhausted as exc:
         status, error = "budget_exhausted", str(exc)
         log.warning("stopping: %s", exc)
-    except (ReplayMiss, StructuredOutputError, ProviderError, SimulationError) as exc:
+    except CallFailed as exc:  # a call the run cannot do without: its cast, its mode's plan
+        status, error = "failed", redact(f"{exc}; the run cannot go on without this call. Rerun the same command "
+                                         "to resume: finished calls come from the cache")
+        log.error("%s", error)
+    except (ReplayMiss, ProviderDown, AccountError, SimulationError) as exc:
         status, error = "failed", redact(str(exc))
         log.error("%s", error)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -153,15 +158,14 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         calls.close()
         store.update_run(status=status, error=error, finished_at=now_iso(),
                          duration_s=round(time.perf_counter() - started, 3))
-        written = {name: EXPORTERS[name](store, run_dir, cfg.exporters.compression)
-                   for name in cfg.exporters.formats}
+        written, export_errors = export_all(store, run_dir, cfg.exporters.formats, cfg.exporters.compression)
         live.close([p for paths in written.values() for p in paths])
         shadow_report = shadow.report(store.rows("timepoints", "idx"), store.rows("entity_states"))
         store.save_shadow(shadow_report["rows"])
         if shadow_report["total_evaluations"] or shadow_report["fits"]:
             (run_dir / "shadow_report.json").write_text(json.dumps(shadow_report, indent=2) + "\n")
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
-        summary = run_summary(store, examples)
+        summary = run_summary(store, examples, export_errors)
         write_run_json(summary, run_dir)
         catalog.upsert(run_id=run_id, status=status, cost_usd=summary["cost_usd"], llm_calls=summary["calls"]["total"],
                        tokens=summary["tokens"]["in"] + summary["tokens"]["out"], finished_at=summary["finished_at"])
@@ -170,6 +174,20 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
     if status == "completed":
         _upload(cfg, run_dir, run_id)
     return summary
+
+
+def export_all(store: RunStore, run_dir: Path, formats: list[str], compression: str | None
+               ) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Every chosen dataset, each on its own: a failing exporter is reported by name and costs only its
+    own files, never the others or the run's status."""
+    written, errors = {}, {}
+    for name in formats:
+        try:
+            written[name] = EXPORTERS[name](store, run_dir, compression)
+        except Exception as exc:  # noqa: BLE001 - any exporter bug must not cost the other datasets
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            log.error("exporter %s failed: %s", name, errors[name])
+    return written, errors
 
 
 def _upload(cfg: RunConfig, run_dir: Path, run_id: str) -> None:

@@ -18,7 +18,7 @@ from .config import RunConfig
 from .errors import UserError
 from .llm.selection import model_chains
 from .mechanisms.elevation import Intent, kept_items, needs_retraining, target_level
-from .store import RunStore
+from .store import RunStore, open_run
 from .world import ExposureEvent
 
 KNOWLEDGE_SHOWN = 20
@@ -60,7 +60,7 @@ def _known(store: RunStore, entity_id: str) -> list[dict]:
 
 
 async def ask(run_dir: Path, entity_id: str, question: str, providers: dict | None = None) -> dict:
-    store = RunStore(run_dir / "run.db")
+    store = open_run(run_dir)
     try:
         return await _ask(store, entity_id, question, providers)
     finally:

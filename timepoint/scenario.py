@@ -116,6 +116,21 @@ class Resource(_Strict):
     max: float | None = None
     trigger_event: str | None = None
 
+    @model_validator(mode="after")
+    def _within_bounds(self) -> Resource:
+        """min <= max, and the start and the threshold inside them: a clamped value can never leave
+        [min, max], so a threshold outside it would never be crossed."""
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}; allowed: min <= max")
+        low = -float("inf") if self.min is None else self.min
+        high = float("inf") if self.max is None else self.max
+        for name in ("initial", "critical_threshold"):
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise ValueError(f"{name} {value:g} is outside [min, max] = [{low:g}, {high:g}]; "
+                                 f"allowed: {name} within them")
+        return self
+
 
 class TimeSpan(_Strict):
     start: datetime
@@ -226,16 +241,39 @@ def template_path(ref: str) -> Path:
     path = Path(ref) if looks_like_path else TEMPLATES_DIR / f"{ref}.yaml"
     if not path.is_file():
         names = ", ".join(available_templates())
+        if path.is_dir():
+            raise UserError(f"template: {ref!r} is a directory; give a template name ({names}) or a path to a "
+                            ".yaml file")
         raise UserError(f"template: no template {ref!r}; available: {names} (or a path to a .yaml file)")
     return path
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (f"not a text file: character #x{exc.character:04x} at position {exc.position} "
+                "(a template is YAML text, which allows no control characters)")
+    mark = getattr(exc, "problem_mark", None)
+    what = ": ".join(p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML: {what or ' '.join(str(exc).split())}{where}"
 
 
 def load_template(ref: str) -> tuple[Template, Path]:
     path = template_path(ref)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a text file: byte {exc.start} is not UTF-8 (a template is YAML text)") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
+        raise UserError(f"{path}: {_yaml_problem(exc)}") from None
+    if raw is None:
+        raise UserError(f"{path}: the file is empty; a template is a mapping of fields (world_id, title, premise, "
+                        "time, timepoints, entities)")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a template is a mapping of fields, got {type(raw).__name__}")
     try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from .concurrency import gather_all
 from .dialog.prompts import spoken_time
+from .errors import SimulationError
 from .estimate import PlannedCall
 from .mechanisms import population
 from .scenario import BIG_FIVE, RosterEntity, Template
@@ -49,17 +50,27 @@ async def _fill_scene(sim: Simulation) -> None:
     scene = sim.template.scene
     if scene.title and scene.location and scene.opening_event:
         return
-    fill = await sim.gateway.structured("scene", [
+    fill = await sim.attempt("scene fill", sim.gateway.structured("scene", [
         {"role": "system", "content": "You set the scene for a social simulation. Answer in JSON."},
         {"role": "user", "content": f"{_brief(sim)}\n\nGive the scene a title, a location and an opening event."},
-    ], SceneFill, temperature=0.3)
+    ], SceneFill, temperature=0.3))
+    if fill is None:  # the template's own words stand in
+        sim.title = scene.title or sim.template.title
+        sim.location = scene.location or ""
+        sim.opening_event = scene.opening_event or sim.template.premise
+        return
     sim.title = scene.title or fill.title
     sim.location = scene.location or fill.location
     sim.opening_event = scene.opening_event or fill.opening_event
 
 
+def _complete(roster: RosterEntity) -> bool:
+    return bool(roster.description and roster.personality_traits and roster.initial_knowledge and roster.goals)
+
+
 async def _fill_entity(sim: Simulation, roster: RosterEntity) -> RosterEntity:
-    if roster.description and roster.personality_traits and roster.initial_knowledge and roster.goals:
+    """What the template leaves out of a character, written by the model."""
+    if _complete(roster):
         return roster
     fill = await sim.gateway.structured("scene", [
         {"role": "system", "content": "You write character sheets for a social simulation. Answer in JSON."},
@@ -72,6 +83,19 @@ async def _fill_entity(sim: Simulation, roster: RosterEntity) -> RosterEntity:
         "initial_knowledge": roster.initial_knowledge or fill.initial_knowledge,
         "goals": roster.goals or fill.goals,
     })
+
+
+async def _fill_cast(sim: Simulation) -> list[RosterEntity]:
+    """Every character, filled where the template leaves gaps. A character whose fill failed joins as
+    the template declares it (a gap); if every fill failed, the model cannot cast this scene and the
+    run stops (the spine)."""
+    roster = sim.template.entities
+    fills = await gather_all(*(sim.attempt(f"character sheet ({r.id})", _fill_entity(sim, r)) for r in roster))
+    if any(not _complete(r) for r in roster) and all(f is None for f, r in zip(fills, roster) if not _complete(r)):
+        raise SimulationError("scene set-up: no character sheet could be written (the scene calls failed; see the "
+                              "gaps table and calls.jsonl); rerun the same command to resume, finished calls come "
+                              "from the cache")
+    return [f or r for r, f in zip(roster, fills)]
 
 
 def _entity(roster: RosterEntity) -> Entity:
@@ -108,8 +132,7 @@ def plan(template: Template, enabled: list[str]) -> list[PlannedCall]:
     """Scene set-up's calls, in every mode: fills for what the template leaves out, and M6's reading
     of each character."""
     premise = len(template.premise) + 60 * len(template.entities)
-    missing = [e for e in template.entities
-               if not (e.description and e.personality_traits and e.initial_knowledge and e.goals)]
+    missing = [e for e in template.entities if not _complete(e)]
     scene = template.scene
     return [PlannedCall("scene", len(missing) + (not (scene.title and scene.location and scene.opening_event)),
                         premise + 200, EntityFill),
@@ -137,8 +160,7 @@ def join(sim: Simulation, roster: RosterEntity, declared: dict, known_since: dat
 
 async def set_up_scene(sim: Simulation) -> None:
     """Entities, relationships and initial knowledge (M3 `initial` events, a day before the start)."""
-    roster, _ = await asyncio.gather(
-        asyncio.gather(*(_fill_entity(sim, r) for r in sim.template.entities)), _fill_scene(sim))
+    roster, _ = await gather_all(_fill_cast(sim), _fill_scene(sim))
     declared = {tuple(sorted((r.a, r.b))): r for r in sim.template.relationships}
     before = sim.time_of(0) - timedelta(days=1)
     for r in roster:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from .config import ModeConfig, RunConfig
-from .llm import ModelGateway
+from .llm import CallFailed, ModelGateway
 from .mechanisms import plugins
 from .progress import Progress
 from .scenario import Template
@@ -22,6 +24,9 @@ from .world import (
     causal_ancestry,
     tensor_with_cognitive,
 )
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Simulation:
@@ -101,6 +106,23 @@ class Simulation:
         self.fire("M13", "alignment", tp.id)
         if self.after_timepoint:
             self.after_timepoint(tp)
+
+    # -- degrade, don't die -----------------------------------------------------------------
+
+    async def attempt(self, unit: str, work: Awaitable[T], timepoint_id: str | None = None) -> T | None:
+        """Await a unit of work that rests on model calls; if one failed for good, the unit is skipped
+        (None) and recorded as a gap, and the run goes on."""
+        try:
+            return await work
+        except CallFailed as exc:
+            self.gap(unit, exc, timepoint_id)
+            return None
+
+    def gap(self, unit: str, reason: str | CallFailed, timepoint_id: str | None = None) -> None:
+        """Record skipped work: a `gaps` row, counted in run.json and the summary."""
+        self.store.record_gap(unit, str(reason), timepoint_id, getattr(reason, "role", None),
+                              getattr(reason, "request_key", None))
+        log.warning("skipped %s%s: %s", unit, f" at {timepoint_id}" if timepoint_id else "", reason)
 
     # -- mechanisms -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import UserError
 from .llm.request import CallRecord
 from .world import Dialog, Entity, ExposureEvent, Relationship, Timepoint
 
@@ -125,20 +126,30 @@ MIGRATIONS = [
         divergence INTEGER, continuous_divergence REAL, PRIMARY KEY (run_id, entity_id, timepoint_id)
     );
     """,
+    """
+    CREATE TABLE gaps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, timepoint_id TEXT, unit TEXT, role TEXT,
+        request_key TEXT, reason TEXT, created_at TEXT
+    );
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations",
-          "queries", "shadow_evaluations")
+          "queries", "shadow_evaluations", "gaps")
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30)
+def _connect(path: Path, create: bool = True) -> sqlite3.Connection:
+    """`create=False` opens an existing database only (mode=rw): a missing file is an error, never a new one."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30)
+    else:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=rw", uri=True, timeout=30)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
@@ -154,11 +165,19 @@ def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
 class RunStore:
     """One run's `run.db`."""
 
-    def __init__(self, path: Path, run_id: str | None = None):
+    def __init__(self, path: Path, run_id: str | None = None, create: bool = True):
+        """`create=False` for a finished run: a missing `path` raises FileNotFoundError instead of
+        leaving a new empty store behind."""
         self.path = path
-        self.db = _connect(path)
-        migrate(self.db, MIGRATIONS)
-        self.run_id = run_id or self._only_run_id()
+        if not create and not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no run store")
+        self.db = _connect(path, create)
+        try:
+            migrate(self.db, MIGRATIONS)
+            self.run_id = run_id or self._only_run_id()
+        except BaseException:
+            self.db.close()
+            raise
 
     def _only_run_id(self) -> str:
         row = self.db.execute("SELECT run_id FROM runs ORDER BY created_at LIMIT 1").fetchone()
@@ -310,6 +329,15 @@ class RunStore:
                 " WHERE run_id = ?",
                 (int(call.cached), call.tokens_in, call.tokens_out, call.cost_usd, self.run_id))
 
+    def record_gap(self, unit: str, reason: str, timepoint_id: str | None = None, role: str | None = None,
+                   request_key: str | None = None) -> None:
+        """Work the run skipped because a call failed for good: what, where, which call, why."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO gaps (run_id, timepoint_id, unit, role, request_key, reason, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, timepoint_id, unit, role, request_key, reason, now_iso()))
+
     def record_mechanism(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
         with self.db:
             self.db.execute(
@@ -332,12 +360,25 @@ class RunStore:
         def count(table: str, where: str = "") -> int:
             return self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ? {where}",
                                    (self.run_id,)).fetchone()[0]
-        counts = {t: count(t) for t in ("entities", "dialogs", "turns", "exposure_events")}
+        counts = {t: count(t) for t in ("entities", "dialogs", "turns", "exposure_events", "gaps")}
         return {**counts, "timepoints": count("timepoints", "AND timeline_id = 'main'"),
                 "timelines": count("timelines")}
 
     def close(self) -> None:
         self.db.close()
+
+
+def open_run(run_dir: Path) -> RunStore:
+    """The store of a run that already exists (export, query, diff, convergence): a directory without a
+    readable run.db is a UserError naming it; nothing is created."""
+    path = Path(run_dir) / "run.db"
+    if not path.is_file():
+        raise UserError(f"run: {run_dir} holds no run.db; give a run directory, a run id or 'last' "
+                        "(see `timepoint list runs`)")
+    try:
+        return RunStore(path, create=False)
+    except (FileNotFoundError, sqlite3.DatabaseError) as exc:
+        raise UserError(f"run: {path} is not a readable run store: {exc}") from None
 
 
 CATALOG_MIGRATIONS = [

@@ -3,12 +3,12 @@ how their feelings moved, and what the exchange did to trust between them (M13).
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Attempt, Dialog, Entity, ExposureEvent, KnowledgeItem, Memory, Timepoint, Topic, Unspoken
@@ -83,7 +83,7 @@ class MemoryNote(BaseModel):
 
 @cached_schema
 def rumination_schema(topics: list[str]) -> type[BaseModel]:
-    fields = {"new_topics": (list[str], Field(default=[], max_length=2))}
+    fields = {"new_topics": (list[Annotated[str, Field(max_length=80)]], Field(default=[], max_length=2))}
     if topics:
         fields["addressed"] = (list[Literal[tuple(topics)]], Field(default=[], max_length=len(topics)))
     return create_model("Rumination", **fields)
@@ -92,12 +92,14 @@ def rumination_schema(topics: list[str]) -> type[BaseModel]:
 async def record_outcome(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
     """Summarise the dialog and give every listener a `told` event for each item said (M19)."""
     names = ", ".join(f"{p} ({sim.entities[p].name})" for p in dialog.participants)
-    outcome = await sim.gateway.structured("extraction", [
+    outcome = await sim.attempt("knowledge extraction", sim.gateway.structured("extraction", [
         {"role": "system", "content": "You summarise conversations and list the concrete facts, decisions and "
                                       "revelations each speaker gave away. Skip greetings and filler. "
                                       "Answer in JSON."},
         {"role": "user", "content": f"Speakers: {names}\nEvent: {tp.event}\n\n{transcript(sim, dialog.turns, 40)}"},
-    ], outcome_schema(dialog.participants), temperature=0.3, frequency_penalty=0.5)
+    ], outcome_schema(dialog.participants), temperature=0.3, frequency_penalty=0.5), tp.id)
+    if outcome is None:
+        return  # no one is told anything from this dialog
     dialog.summary = outcome.summary
     said = dict.fromkeys((i.speaker, " ".join(i.content.split())) for i in outcome.items if i.content.strip())
     items = [KnowledgeItem(content=content, speaker=speaker, listeners=[p for p in dialog.participants if p != speaker])
@@ -115,7 +117,7 @@ async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity
     lines = transcript(sim, dialog.turns, 40)
     topics = [t.topic for t in entity.mind.rumination]
     who = f"You are {entity.name}, {entity.title}. {entity.description}"
-    note, brooding = await asyncio.gather(
+    reflection = await sim.attempt(f"memory update ({entity.id})", gather_all(
         sim.gateway.structured("summary", [
             {"role": "system", "content": f"{who} Record what you will remember of this conversation. "
                                           "Answer in JSON."},
@@ -125,7 +127,10 @@ async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity
                                           "and name at most two new ones. Answer in JSON."},
             {"role": "user", "content": f"Your preoccupations: {'; '.join(topics) or 'none'}\n\n{lines}"}],
             rumination_schema(topics), temperature=0.5),
-    )
+    ), tp.id)
+    if reflection is None:
+        return  # this participant keeps the memory it had
+    note, brooding = reflection
     mind = entity.mind
     memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=LEVELS[m.salience],
                        timepoint_id=tp.id) for m in note.items]
@@ -226,8 +231,8 @@ def update_unspoken(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
 
 async def after_dialog(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
     """Extraction and every participant's reflection run concurrently; then the state updates."""
-    await asyncio.gather(record_outcome(sim, tp, dialog),
-                         *(reflect(sim, tp, dialog, sim.entities[p]) for p in dialog.participants))
+    await gather_all(record_outcome(sim, tp, dialog),
+                     *(reflect(sim, tp, dialog, sim.entities[p]) for p in dialog.participants))
     for pid in dialog.participants:
         update_emotions(sim.entities[pid], dialog)
     update_arcs(sim, tp, dialog)

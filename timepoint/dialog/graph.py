@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, create_model
@@ -53,7 +53,7 @@ def turn_schema(max_chars: int) -> type[BaseModel]:
         "TurnDraft",
         content=(str, Field(min_length=1, max_length=max_chars, description="The spoken line")),
         emotional_tone=(Literal[TONES], ...),
-        knowledge_references=(list[str], Field(default=[], max_length=2)),
+        knowledge_references=(list[Annotated[str, Field(max_length=120)]], Field(default=[], max_length=2)),
     )
 
 
@@ -181,8 +181,12 @@ class DialogEngine:
         turns, s = state["turns"], self.structure
         if len(turns) >= s.max_turns or state["steps"] >= self.step_limit:
             return {"ended": True}
-        decision = await self.sim.gateway.structured("steering", self._steering_messages(state),
-                                                     steering_schema(self.participants), temperature=0.3)
+        decision = await self.sim.attempt(
+            f"dialog turn {len(turns) + 1} (steering)", self.sim.gateway.structured(
+                "steering", self._steering_messages(state), steering_schema(self.participants), temperature=0.3),
+            self.tp.id)
+        if decision is None:
+            return {"ended": True, "steps": state["steps"] + 1}  # the dialog ends with the turns it has
         if decision.end_dialog and len(turns) >= s.min_turns:
             return {"ended": True, "steps": state["steps"] + 1}
         barred = set(state["barred"])
@@ -213,10 +217,12 @@ class DialogEngine:
         params = persona_params(speaker.cognitive.arousal, speaker.cognitive.energy, speaker.tensor.behavior,
                                 len(turns), self.structure.max_turns, wall.phi)
         messages = self._character_messages(state, wall)
-        draft = await self.sim.gateway.structured(
+        draft = await self.sim.attempt(f"dialog turn {len(turns) + 1} ({speaker.id})", self.sim.gateway.structured(
             "dialog", messages, turn_schema(2 * params.max_tokens), temperature=params.temperature,
             top_p=params.top_p, max_tokens=params.max_tokens + 64, frequency_penalty=params.frequency_penalty,
-            presence_penalty=params.presence_penalty)
+            presence_penalty=params.presence_penalty), self.tp.id)
+        if draft is None:
+            return {"ended": True, "produced": False}  # the dialog ends with the turns it has
         line = spoken_line(draft.content, list(self.names.values())) or "..."
         turn = Turn(index=len(turns), speaker=speaker.id, content=line, emotional_tone=draft.emotional_tone,
                     knowledge_references=draft.knowledge_references, dialog_move=state["move"],
@@ -302,12 +308,14 @@ class DialogEngine:
         surface = surface_quality(turns)
         result = {"score": surface.score, "passed": surface.passed, "checks": surface.checks,
                   "voice": voice_distinctiveness(turns)}
+        check = None
         if surface.passed and self.sim.config.dialog.semantic_check:
-            check = await self.sim.gateway.structured("judge", [
+            check = await self.sim.attempt("dialog semantic check", self.sim.gateway.structured("judge", [
                 {"role": "system", "content": "You judge a dialog written for a fine-tuning dataset. Rate each "
                                               "dimension and flag machine-like patterns. Answer in JSON."},
                 {"role": "user", "content": f"Scene: {self.tp.event}\n\n{transcript(self.sim, turns, 40)}"},
-            ], SemanticCheck, temperature=0.1)
+            ], SemanticCheck, temperature=0.1), self.tp.id)
+        if check is not None:
             scores = {k: LEVELS[getattr(check, k)] for k in
                       ("narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
             semantic_ok = all(v >= 0.4 for v in scores.values()) and len(check.ai_patterns) < 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from ..store import RunStore
@@ -16,8 +17,9 @@ def mechanisms_fired(store: RunStore) -> dict:
     return {"enabled": enabled, "fired": [m for m in enabled if m in fired]}
 
 
-def run_summary(store: RunStore, training_examples: int) -> dict:
+def run_summary(store: RunStore, training_examples: int, export_errors: dict[str, str] | None = None) -> dict:
     run = store.run()
+    gaps = store.rows("gaps")
     return {
         "id": run["run_id"], "template": run["template"], "mode": run["mode"], "model": run["model"],
         "status": run["status"], "error": run["error"],
@@ -28,6 +30,9 @@ def run_summary(store: RunStore, training_examples: int) -> dict:
         "estimate": {"calls": run["est_calls"], "tokens": run["est_tokens"],
                      "cost_usd": round(run["est_cost_usd"] or 0.0, 6)},
         "mechanisms": mechanisms_fired(store),
+        "gaps": [{"unit": g["unit"], "timepoint": g["timepoint_id"], "role": g["role"], "reason": g["reason"]}
+                 for g in gaps],
+        "export_errors": export_errors or {},
         "created_at": run["created_at"], "finished_at": run["finished_at"],
     }
 
@@ -52,6 +57,12 @@ def console_lines(summary: dict, run_dir: Path) -> str:
         f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
         f"  estimated {est['calls']} calls, {est['tokens']} tokens, ${est['cost_usd']:.4f}",
         f"  mechanisms fired: {len(mech['fired'])} of {len(mech['enabled'])} enabled ({', '.join(mech['fired'])})",
-        f"  {run_dir}",
     ]
+    if summary["gaps"]:
+        units = Counter(g["unit"].split(" (")[0] for g in summary["gaps"])
+        lines.append(f"  {len(summary['gaps'])} gaps (work skipped after failed calls): "
+                     + ", ".join(f"{n} {unit}" for unit, n in units.most_common()))
+    for name, error in summary["export_errors"].items():
+        lines.append(f"  exporter {name} failed: {error}")
+    lines.append(f"  {run_dir}")
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 from .budget import Budget
 from .cache import ResponseCache
-from .gateway import ModelGateway, ReplayMiss, StructuredOutputError
+from .errors import AccountError, CallFailed, ProviderDown, ProviderError, ReplayMiss, StructuredOutputError
+from .gateway import ModelGateway
 from .request import CallRecord
 
-__all__ = ["Budget", "CallRecord", "ModelGateway", "ReplayMiss", "ResponseCache", "StructuredOutputError"]
+__all__ = ["AccountError", "Budget", "CallFailed", "CallRecord", "ModelGateway", "ProviderDown", "ProviderError",
+           "ReplayMiss", "ResponseCache", "StructuredOutputError"]

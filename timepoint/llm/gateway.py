@@ -8,6 +8,7 @@ instance back. Nothing else in Timepoint talks to a provider.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -21,36 +22,56 @@ from pydantic import BaseModel, ValidationError
 from ..config import ModelCard
 from .budget import Budget
 from .cache import ResponseCache
+from .errors import AccountError, CallFailed, ProviderDown, ProviderError, ReplayMiss, StructuredOutputError
 from .providers import Provider, make_provider
 from .request import CallRecord, Completion, Request
-from .retry import ProviderError, RetryPolicy, with_retries
+from .retry import RetryPolicy, with_retries
 from .schema_cache import json_schema as cached_json_schema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 
-class StructuredOutputError(RuntimeError):
-    """The model's answer did not fit the schema, even after one repair round."""
-
-
-class ReplayMiss(RuntimeError):
-    """cache.mode=replay and the request is not in the cache."""
-
-
 class _Unfit(ValueError):
-    """An answer that is not JSON, or JSON that does not fit the schema."""
+    """An answer that is not JSON, or JSON that does not fit the schema; `cut_off` when it ran out of tokens."""
+
+    def __init__(self, message: str, text: str, cut_off: bool = False):
+        super().__init__(message)
+        self.text, self.cut_off = text, cut_off
 
 
-def _parse(schema: type[T], text: str) -> T:
+def _ends_early(text: str) -> bool:
+    """JSON that stops inside a string or with brackets still open: the answer was cut off."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return in_string or depth > 0
+
+
+def _parse(schema: type[T], completion: Completion) -> T:
     """Validate an answer; raw control characters inside strings are tolerated (grammars allow them)."""
+    text = completion.text
     try:
         return schema.model_validate(json.loads(text, strict=False))
     except json.JSONDecodeError as exc:
-        raise _Unfit(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+        cut_off = completion.finish_reason == "length" or _ends_early(text)
+        what = "cut off" if cut_off else "not valid JSON"
+        raise _Unfit(f"{what} ({exc.msg} at char {exc.pos})", text, cut_off) from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise _Unfit(f"{'.'.join(map(str, first['loc'])) or 'answer'}: {first['msg']}") from None
+        raise _Unfit(f"{'.'.join(map(str, first['loc'])) or 'answer'}: {first['msg']}", text) from None
+
+
+def derived_seed(seed: int, request_key: str, attempt: int) -> int:
+    """The seed of a resample: new for each attempt, yet the same on every rerun, so the cache replays it."""
+    return int(hashlib.sha256(f"{seed}:{request_key}:{attempt}".encode()).hexdigest()[:8], 16)
 
 
 def worst_case_chars(schema: dict, root: dict | None = None) -> int:
@@ -91,10 +112,14 @@ class _Model:
     slots: asyncio.Semaphore
 
 
+RESAMPLE_TEMPERATURE = 0.6  # a resample at temperature 0 would only repeat itself
+
+
 class ModelGateway:
     def __init__(self, chains: dict[str, list[ModelCard]], cache: ResponseCache, cache_mode: str, budget: Budget,
                  seed: int, on_call: Callable[[CallRecord], None], policy: RetryPolicy = RetryPolicy(),
-                 max_concurrency: int = 16, providers: dict[str, Provider] | None = None):
+                 max_concurrency: int = 16, providers: dict[str, Provider] | None = None,
+                 structured_attempts: int = 3, max_consecutive_failures: int = 10):
         """`chains` maps a role to the cards that answer it: the first, then its fallbacks in order."""
         cards = {card.name: card for chain in chains.values() for card in chain}
         providers = providers or {}
@@ -104,6 +129,8 @@ class ModelGateway:
         self._all_calls = asyncio.Semaphore(max_concurrency)
         self.cache, self.cache_mode, self.budget = cache, cache_mode, budget
         self.seed, self.on_call, self.policy = seed, on_call, policy
+        self.structured_attempts, self.max_consecutive_failures = structured_attempts, max_consecutive_failures
+        self._failures_in_a_row = 0
         self._jitter = random.Random(seed)
 
     async def structured(self, role: str, messages: list[dict], schema: type[T], *,
@@ -112,88 +139,123 @@ class ModelGateway:
         """Ask the role's model for an instance of `schema`, falling back along its chain if it keeps failing.
 
         `max_tokens` defaults to what the schema's longest instance needs, so answers are not cut off.
+        Raises `CallFailed` when no model of the chain gave a usable answer (the caller skips that
+        unit of work); `ProviderDown` when too many calls in a row have failed.
         """
         chain = self._chains[role]
         params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                       frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)
         for position, model in enumerate(chain):
             try:
-                return await self._structured_on(model, role, messages, schema, **params)
-            except (ProviderError, ReplayMiss) as exc:
-                if position == len(chain) - 1:
-                    raise
-                log.warning("%s call: %s failed (%s); falling back to %s", role, model.card.name, exc,
-                            chain[position + 1].card.name)
+                answer = await self._structured_on(model, role, messages, schema, **params)
+            except CallFailed as exc:
+                if position < len(chain) - 1:
+                    log.warning("%s call: %s failed (%s); falling back to %s", role, model.card.name, exc,
+                                chain[position + 1].card.name)
+                    continue
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row >= self.max_consecutive_failures:
+                    raise ProviderDown(f"{self._failures_in_a_row} model calls in a row failed, the last: {exc}. "
+                                       "Rerun the same command to resume: finished calls come from the cache") \
+                        from exc
+                raise
+            self._failures_in_a_row = 0
+            return answer
         raise AssertionError("unreachable: a role's chain is never empty")
 
     async def _structured_on(self, model: _Model, role: str, messages: list[dict], schema: type[T], *,
                              temperature: float | None, top_p: float, max_tokens: int | None,
                              frequency_penalty: float, presence_penalty: float) -> T:
+        """Up to `structured_attempts` requests: a cut-off answer is asked again with more room, an unfit
+        one is resampled with a derived seed, and the last attempt (of three or more) is a repair."""
         card = model.card
         json_schema = cached_json_schema(schema)
-        request = Request(
+        grammar = card.structured_output == "grammar"
+        room = min(token_budget(json_schema, grammar), card.max_output)
+        # Under a grammar the schema's caps bound the answer, so it always gets the room to close them.
+        first = Request(
             provider=card.provider, model=card.model_id, messages=messages, json_schema=json_schema,
             temperature=card.temperature if temperature is None else temperature, top_p=top_p,
-            max_tokens=min(max_tokens or token_budget(json_schema, card.structured_output == "grammar"),
-                           card.max_output),
+            max_tokens=min(max(max_tokens or 0, room) if grammar else max_tokens or room, card.max_output),
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=self.seed,
         )
-        text = await self._call(model, role, request)
-        try:
-            return _parse(schema, text)
-        except _Unfit as first_error:
-            repair = messages + [
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": f"That answer does not fit the required JSON schema: {first_error}. "
-                                            "Reply again with JSON only."},
-            ]
-            text = await self._call(model, role, replace(request, messages=repair))
+        request, attempts = first, self.structured_attempts
+        for attempt in range(1, attempts + 1):
             try:
-                return _parse(schema, text)
+                return await self._attempt(model, role, request, schema)
             except _Unfit as exc:
-                raise StructuredOutputError(
-                    f"{role} call to {card.name} gave an answer that does not fit {schema.__name__} "
-                    f"after one repair: {exc}; answer: {text[:300]!r}") from None
+                unfit = exc
+            if attempt == attempts:
+                break
+            if unfit.cut_off and request.max_tokens < card.max_output:
+                request = replace(request, max_tokens=min(card.max_output, max(2 * request.max_tokens, room)))
+            elif attempts >= 3 and attempt == attempts - 1:
+                request = replace(request, messages=messages + [
+                    {"role": "assistant", "content": unfit.text},
+                    {"role": "user", "content": f"That answer does not fit the required JSON schema: {unfit}. "
+                                                "Reply again with JSON only."}])
+            else:
+                request = replace(request, seed=derived_seed(self.seed, first.key(), attempt),
+                                  temperature=max(first.temperature, RESAMPLE_TEMPERATURE))
+        error = StructuredOutputError(
+            f"{role} call to {card.name} gave no answer that fits {schema.__name__} in {attempts} attempts: "
+            f"{unfit}; last answer: {unfit.text[:300]!r}")
+        error.role, error.request_key, error.attempts = role, first.key(), attempts
+        raise error
 
-    async def _call(self, model: _Model, role: str, request: Request) -> str:
+    async def _attempt(self, model: _Model, role: str, request: Request, schema: type[T]) -> T:
+        """One request, answered from the cache or the provider, parsed, and written to the ledger."""
         key = request.key()
         record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key,
                             request=request)
         if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
-            record.tokens_in, record.tokens_out, record.cached, record.answer = \
-                hit.tokens_in, hit.tokens_out, True, hit.text
-            self.on_call(record)
-            return hit.text
-        if self.cache_mode == "replay":
+            record.tokens_in, record.tokens_out, record.cached = hit.tokens_in, hit.tokens_out, True
+            completion = hit
+        elif self.cache_mode == "replay":
             raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
                              f"(key {key[:12]}, {len(request.messages)} messages, last: "
                              f"{request.messages[-1]['content'][:120]!r})")
-        worst_in = request.prompt_chars() // 2 + 1  # tokenizers rarely spend more than a token per 2 chars
-        self.budget.admit(price(model.card, worst_in, request.max_tokens), worst_in + request.max_tokens)
-        started = time.perf_counter()
+        else:
+            completion = await self._send(model, role, request, record)
+            if self.cache_mode == "read_write":
+                self.cache.put(key, request.provider, request.model, completion)
+        record.answer = completion.text
         try:
-            async with self._all_calls, model.slots:
+            answer = _parse(schema, completion)
+        except _Unfit as exc:
+            record.error = f"unusable answer: {exc}"
+            raise
+        finally:
+            self.on_call(record)
+        return answer
+
+    async def _send(self, model: _Model, role: str, request: Request, record: CallRecord) -> Completion:
+        """To the provider, with retries, inside the model's and the run's concurrency limits. The budget
+        reserves the call's worst case once it holds a slot, and settles it when the call returns."""
+        worst_in = request.prompt_chars() // 2 + 1  # tokenizers rarely spend more than a token per 2 chars
+        started = time.perf_counter()
+        async with self._all_calls, model.slots:
+            reservation = self.budget.admit(price(model.card, worst_in, request.max_tokens),
+                                            worst_in + request.max_tokens)
+            try:
                 completion, record.attempts = await with_retries(
                     lambda: model.provider.complete(request), self.policy, f"{role} call to {model.card.name}",
                     self._jitter)
-        except ProviderError as exc:
-            record.error, record.attempts = str(exc), getattr(exc, "attempts", 1)
-            record.latency_ms = (time.perf_counter() - started) * 1000
-            self.on_call(record)
-            raise
-        self._account(model.card, record, completion, started)
-        if self.cache_mode == "read_write":
-            self.cache.put(key, request.provider, request.model, completion)
-        return completion.text
-
-    def _account(self, card: ModelCard, record: CallRecord, completion: Completion, started: float) -> None:
+            except BaseException as exc:
+                self.budget.release(reservation)
+                if isinstance(exc, (ProviderError, AccountError)):
+                    record.error, record.attempts = str(exc), getattr(exc, "attempts", 1)
+                    record.latency_ms = (time.perf_counter() - started) * 1000
+                    self.on_call(record)
+                if isinstance(exc, ProviderError):
+                    exc.role, exc.request_key = role, record.request_key
+                raise
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
-        at_card = price(card, completion.tokens_in, completion.tokens_out)
+        at_card = price(model.card, completion.tokens_in, completion.tokens_out)
         record.cost_usd = completion.cost_usd if completion.cost_usd is not None else at_card
-        record.answer = completion.text
-        self.budget.spend(record.cost_usd, completion.tokens_in + completion.tokens_out, at_card)
-        self.on_call(record)
+        self.budget.settle(reservation, record.cost_usd, completion.tokens_in + completion.tokens_out, at_card)
+        return completion
 
     async def close(self) -> None:
         for model in self._models.values():

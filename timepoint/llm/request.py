@@ -35,6 +35,7 @@ class Completion:
     tokens_in: int
     tokens_out: int
     cost_usd: float | None = None  # from the provider when it reports one; else priced from the card
+    finish_reason: str | None = None  # "length": cut off at max_tokens
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Retries with exponential backoff and jitter. Providers say which failures are worth retrying."""
+"""Retries with exponential backoff and jitter. Providers say which failures are worth retrying
+(`TransientError`); anything else is raised at once."""
 
 from __future__ import annotations
 
@@ -9,20 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .errors import ProviderError, TransientError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class ProviderError(RuntimeError):
-    """A call that failed for good: bad request, bad key, no credit, or retries used up."""
-
-
-class TransientError(ProviderError):
-    """A failure that may pass: 429, 5xx, timeout, dropped connection, garbled or empty answer."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

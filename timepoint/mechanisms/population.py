@@ -8,11 +8,11 @@ Exact zeros left in biology or behaviour are lifted to a small floor so compress
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..world import TTMTensor
 
 if TYPE_CHECKING:
@@ -53,8 +53,10 @@ async def _read(sim: Simulation, e: Entity) -> BaseModel:
 
 async def populate(sim: Simulation) -> None:
     entities = list(sim.entities.values())
-    readings = await asyncio.gather(*(_read(sim, e) for e in entities))
-    for e, reading in zip(entities, readings):
+    readings = await gather_all(*(sim.attempt(f"M6 reading ({e.id})", _read(sim, e)) for e in entities))
+    read = [(e, reading) for e, reading in zip(entities, readings) if reading is not None]
+    for e, reading in read:  # an entity whose reading failed keeps the temperament its traits gave it
         e.tensor = adjusted(e.tensor, reading)
     sim.store.save_entities(entities)
-    sim.fire(ID, "population")
+    if read:
+        sim.fire(ID, "population")

@@ -11,7 +11,6 @@ its own timeline whose first timepoint hangs from its branch point on its parent
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..config import BranchingMode, DialogConfig
 from ..dialog.prompts import spoken_time
-from ..errors import UserError
+from ..errors import SimulationError, UserError
 from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Intervention, Resource, Template
@@ -149,12 +149,14 @@ class Brancher:
         calls = [self._consequents(branch, slots, branch.interventions, 0.9 if branch.forked else 0.7)]
         due = [iv for iv in self.sim.template.interventions if iv.step == step]
         calls += [self._consequents(branch, ["intervention"], [*branch.interventions, iv], 0.9) for iv in due]
-        children = [c for group in await asyncio.gather(*calls) for c in group]
-        scores = await asyncio.gather(*(rate_link(self.sim, (branch.at, branch.description),
-                                                  (c.at, c.description), c.causal_link) for c in children))
+        groups = await gather_all(*(self.sim.attempt(f"branch consequents ({branch.id}, step {step})", call)
+                                    for call in calls))
+        children = [c for group in groups if group for c in group]
+        scores = await gather_all(*(self.sim.attempt(f"rating ({c.id})", rate_link(
+            self.sim, (branch.at, branch.description), (c.at, c.description), c.causal_link)) for c in children))
         for child, score in zip(children, scores):
             child.plausibility = score
-        return children
+        return [c for c, score in zip(children, scores) if score is not None]  # an unrated child is dropped
 
     async def _consequents(self, branch: Branch, slots: list[str], interventions: list[Intervention],
                            temperature: float) -> list[Branch]:
@@ -219,8 +221,11 @@ class Brancher:
     async def grow(self) -> list[list[Branch]]:
         frontier = [self.root()]
         for step in range(1, self.steps + 1):
-            groups = await asyncio.gather(*(self.expand(b) for b in frontier))
+            groups = await gather_all(*(self.expand(b) for b in frontier))
             frontier = self.prune([c for g in groups for c in g])
+            if not frontier:
+                raise SimulationError(f"BRANCHING step {step}: every candidate's call failed (see the gaps table); "
+                                      "rerun the same command to resume, finished calls come from the cache")
             log.info("branching step %d: %d states", step, len(frontier))
         return [leaf.chain() for leaf in frontier]
 

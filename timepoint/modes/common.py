@@ -96,9 +96,13 @@ async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
     dialog = None
     if len(participants) >= 2:
         dialog = await run_dialog(sim, tp, participants)
-        await after_dialog(sim, tp, dialog)
-        sim.store.save_dialog(dialog)
-        log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
+        if len(dialog.turns) < 2:  # not a conversation: dropped, and the timepoint still stands
+            sim.gap("dialog", f"only {len(dialog.turns)} turn(s) were written", tp.id)
+            dialog = None
+        else:
+            await after_dialog(sim, tp, dialog)
+            sim.store.save_dialog(dialog)
+            log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
     sim.snapshot(tp)
     return dialog
 

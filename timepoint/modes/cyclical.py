@@ -9,7 +9,6 @@ whether cycles completed, whether the recurring elements recur, and how many pro
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..config import CyclicalMode, DialogConfig
 from ..dialog.prompts import spoken_time
 from ..estimate import PlannedCall
@@ -137,12 +137,17 @@ class Cycler:
         for index in range(1, self.loops * self.length):
             k, p = divmod(index, self.length)
             if p == 0 and sem.prophecy_mechanism != "none":
-                path.prophecies.append(await self._prophesy(sem, path, k, index))
-            await self._next_state(sem, path, index, draft)
+                prophecy = await self.sim.attempt(f"prophecy (draft {draft}, cycle {k})",
+                                                  self._prophesy(sem, path, k, index))
+                if prophecy:
+                    path.prophecies.append(prophecy)
+            if not await self.sim.attempt(f"cycle state (draft {draft}, {index})",
+                                          self._next_state(sem, path, index, draft)):
+                break  # the draft ends at the last state it has
             if p == self.length - 1:
                 await self._check_prophecies(path, k)
         if sem.cycle_type == "causal_loop":
-            await self._close_loop(sem, path, draft)
+            await self.sim.attempt(f"loop closure (draft {draft})", self._close_loop(sem, path, draft))
         await self._judge(sem, path)
         return path
 
@@ -158,7 +163,7 @@ class Cycler:
         path.moments.append(m)
         path.recurring.append(recurring)
 
-    async def _next_state(self, sem: CycleSemantics, path: Path, index: int, draft: int) -> None:
+    async def _next_state(self, sem: CycleSemantics, path: Path, index: int, draft: int) -> Moment:
         k, p = divmod(index, self.length)
         previous = path.moments[-1]
         archetype = path.moments[p] if k else None
@@ -181,6 +186,7 @@ class Cycler:
         m = Moment(self.sim.time_of(index), reply.description, at_least_two(reply.entities_involved, self.ids),
                    reply.causal_link, 0.5 + 0.4 * escalation, {"key_events": reply.key_events})
         self._add(path, m, set(reply.recurring), k, p, archetype)
+        return m
 
     async def _prophesy(self, sem: CycleSemantics, path: Path, k: int, index: int) -> Prophecy:
         story = "\n".join(f"- {m.metadata['phase']}, cycle {m.metadata['cycle'] + 1}: {m.description}"
@@ -198,13 +204,16 @@ class Cycler:
     async def _check_prophecies(self, path: Path, k: int) -> None:
         due = [pr for pr in path.prophecies if pr.target == k]
         cycle = "\n".join(f"- {m.description}" for m in path.moments[-self.length:])
-        checks = await asyncio.gather(*(self.sim.gateway.structured("judge", [
-            {"role": "system", "content": "You judge whether a prophecy came true, strictly, from what happened. "
-                                          "Answer in JSON."},
-            {"role": "user", "content": f"{brief(self.sim)}\n\nProphecy: {pr.text}\nIt comes true if: {pr.condition}"
-                                        f"\n\nWhat happened in the cycle:\n{cycle}"},
-        ], FulfilmentCheck, temperature=0.2) for pr in due))
+        checks = await gather_all(*(self.sim.attempt(f"prophecy check (cycle {k})", self.sim.gateway.structured(
+            "judge", [
+                {"role": "system", "content": "You judge whether a prophecy came true, strictly, from what "
+                                              "happened. Answer in JSON."},
+                {"role": "user", "content": f"{brief(self.sim)}\n\nProphecy: {pr.text}\nIt comes true if: "
+                                            f"{pr.condition}\n\nWhat happened in the cycle:\n{cycle}"},
+            ], FulfilmentCheck, temperature=0.2)) for pr in due))
         for pr, check in zip(due, checks):
+            if check is None:
+                continue  # unchecked: it counts neither way
             pr.confidence = CONFIDENCE[check.confidence]
             pr.fulfilled = check.fulfilled and pr.confidence >= self.mode.prophecy_accuracy
             pr.evidence = check.evidence
@@ -232,7 +241,8 @@ class Cycler:
         cycles = [path.recurring[c * self.length:(c + 1) * self.length] for c in range(self.loops)]
         complete = sum(len(c) == self.length for c in cycles) / self.loops
         per_cycle = [set().union(*c) for c in cycles if c]
-        recurrence = statistics.fmean(jaccard(a, b) for a, b in zip(per_cycle, per_cycle[1:]))
+        recurrence = statistics.fmean(jaccard(a, b) for a, b in zip(per_cycle, per_cycle[1:])) \
+            if len(per_cycle) > 1 else 0.0
         checked = [pr for pr in path.prophecies if pr.fulfilled is not None]
         parts = {"cycle_completion": round(complete, 4), "recurrence": round(recurrence, 4)}
         if checked:
@@ -243,13 +253,14 @@ class Cycler:
         if score > 0.2:
             story = "\n".join(f"- cycle {m.metadata['cycle'] + 1}, {m.metadata['phase']}: {m.description}"
                               for m in path.moments)
-            verdict = await self.sim.gateway.structured("judge", [
+            verdict = await self.sim.attempt("cycle judgement", self.sim.gateway.structured("judge", [
                 {"role": "system", "content": "You judge a cyclical story: does it recur recognisably and escalate "
                                               f"({sem.escalation_rule})? Answer in JSON."},
                 {"role": "user", "content": f"{brief(self.sim)}\n\nThe story:\n{story}"},
-            ], CycleJudgement, temperature=0.3)
-            parts["judge"] = RATING[verdict.recurrence]
-            score = 0.6 * score + 0.4 * parts["judge"]
+            ], CycleJudgement, temperature=0.3))
+            if verdict is not None:
+                parts["judge"] = RATING[verdict.recurrence]
+                score = 0.6 * score + 0.4 * parts["judge"]
         path.coherence, path.parts = round(score, 4), parts
 
 
@@ -264,7 +275,7 @@ async def run(sim: Simulation) -> None:
     sim.fire("M17", "cyclical", None)
     cycler = Cycler(sim, mode)
     sem = await cycler.semantics()
-    paths = sorted(await asyncio.gather(*(cycler.history(sem, d) for d in range(mode.path_count))),
+    paths = sorted(await gather_all(*(cycler.history(sem, d) for d in range(mode.path_count))),
                    key=lambda p: -p.coherence)
     for rank, path in enumerate(paths):
         timeline = "main" if rank == 0 else f"cycle_draft_{rank}"

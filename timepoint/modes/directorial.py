@@ -9,7 +9,6 @@ Drafts are ranked by arc completion, tension fit and point-of-view match.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -17,8 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..config import DialogConfig, DirectorialMode
 from ..dialog.prompts import spoken_time
+from ..errors import SimulationError
 from ..estimate import PlannedCall
 from ..llm.schema_cache import cached_schema
 from ..scenario import Template
@@ -151,7 +152,7 @@ class Director:
             act, _ = act_at(position, bounds)
             target = tension_target(position, bounds, self.mode.dramatic_tension)
             shot = getattr(camera, act)
-            scene = await self.sim.gateway.structured("steering", [
+            scene = await self.sim.attempt(f"scene (draft {number}, {step})", self.sim.gateway.structured("steering", [
                 {"role": "system", "content": f"You write one scene of a five-act drama (draft {number + 1}). Keep "
                                               "to the premise and the cast. Answer in JSON."},
                 {"role": "user", "content": f"{brief(self.sim)}\n\nCentral conflict: {plan.central_conflict}\n"
@@ -159,7 +160,9 @@ class Director:
                                             f"{act} act, at {spoken_time(self.sim.time_of(step))}. Tension "
                                             f"target {target:.2f} of 1. Seen through {shot.pov_entity}'s eyes, "
                                             f"{shot.framing} framing.\nPrevious scene: {previous}\nWrite this scene."},
-            ], scene_schema(self.ids), temperature=round(0.7 + 0.2 * target, 3), frequency_penalty=0.3)
+            ], scene_schema(self.ids), temperature=round(0.7 + 0.2 * target, 3), frequency_penalty=0.3))
+            if scene is None:
+                break  # the draft ends at the last scene it has
             tension = round(0.7 * target + 0.3 * TENSION_WORDS[scene.tension], 4)
             importance = ACT_IMPORTANCE[act]
             if tension > 0.8:
@@ -174,7 +177,8 @@ class Director:
                 "dramatic_irony": scene.dramatic_irony, "emotional_beat": scene.emotional_beat,
                 "key_events": scene.key_events, "resolution": resolution_for(importance)}))
             previous = scene.description
-        await self._validate(draft)
+        if draft.moments:
+            await self._validate(draft)
         return draft
 
     async def _validate(self, draft: Draft) -> None:
@@ -189,13 +193,14 @@ class Director:
         if coherence > 0.3:
             story = "\n".join(f"- {m.metadata['act']} (tension {m.metadata['tension']:.2f}): {m.description}"
                               for m in draft.moments)
-            verdict = await self.sim.gateway.structured("judge", [
+            verdict = await self.sim.attempt("draft judgement", self.sim.gateway.structured("judge", [
                 {"role": "system", "content": "You judge a five-act drama: are the arcs carried through, and does "
                                               "the tension build, peak and release? Answer in JSON."},
                 {"role": "user", "content": f"{brief(self.sim)}\n\nThe scenes:\n{story}"},
-            ], DraftVerdict, temperature=0.3)
-            parts["judge"] = (RATING[verdict.arc] + RATING[verdict.tension]) / 2
-            coherence = 0.6 * coherence + 0.4 * parts["judge"]
+            ], DraftVerdict, temperature=0.3))
+            if verdict is not None:
+                parts["judge"] = (RATING[verdict.arc] + RATING[verdict.tension]) / 2
+                coherence = 0.6 * coherence + 0.4 * parts["judge"]
         parts["coherence"] = round(coherence, 4)
         draft.parts, draft.score = parts, round(0.4 * coherence + 0.3 * arc + 0.3 * fit, 4)
 
@@ -207,8 +212,11 @@ async def run(sim: Simulation) -> None:
     plan = await director.plan()
     camera = await director.camera(plan)
     bounds = act_bounds(plan)
-    drafts = sorted(await asyncio.gather(*(director.draft(plan, camera, bounds, n) for n in range(mode.path_count))),
-                    key=lambda d: -d.score)
+    drafts = await gather_all(*(director.draft(plan, camera, bounds, n) for n in range(mode.path_count)))
+    drafts = sorted((d for d in drafts if d.moments), key=lambda d: -d.score)
+    if not drafts:
+        raise SimulationError("DIRECTORIAL: no draft got a first scene written (see the gaps table); rerun the same "
+                              "command to resume, finished calls come from the cache")
     for rank, draft in enumerate(drafts):
         timeline = "main" if rank == 0 else f"draft_{rank}"
         pov = [m.metadata["pov"] for m in draft.moments]

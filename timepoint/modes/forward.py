@@ -74,6 +74,8 @@ async def run(sim: Simulation) -> None:
                            entities_present=list(sim.entities), causal_link="opening of the scenario",
                            importance=0.5)
         else:
-            tp = await _next_event(sim, index, parent, dialog)
+            tp = await sim.attempt(f"next event ({index})", _next_event(sim, index, parent, dialog))
+            if tp is None:
+                break  # the timeline ends at the last timepoint it has
         dialog = await live_through(sim, tp)
         parent = tp

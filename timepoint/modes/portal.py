@@ -10,7 +10,6 @@ origin first, so knowledge flows with causality.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import statistics
@@ -19,6 +18,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, create_model
 
+from ..concurrency import gather_all
 from ..config import DialogConfig, PortalMode
 from ..dialog.prompts import spoken_time
 from ..errors import SimulationError, UserError
@@ -91,6 +91,16 @@ class Portal:
     # -- generation and scoring ------------------------------------------------------------
 
     async def _generate(self, anchor: State, at: datetime, backward: bool) -> list[State]:
+        """Candidates grown from `anchor`, scored; none if the call that writes them failed (a gap)."""
+        states = await self.sim.attempt(f"portal candidates ({anchor.id})", self._write(anchor, at, backward))
+        if not states:
+            return []
+        states = await self._score(anchor, states, backward)
+        for s in states:
+            s.siblings = [o for o in states if o is not s]
+        return states
+
+    async def _write(self, anchor: State, at: datetime, backward: bool) -> list[State]:
         n = self.mode.candidates_per_step
         direction = "what came before and caused it" if backward else "what followed from it"
         task = (f"Known situation at {spoken_time(anchor.at)}:\n{anchor.description}\n\nPropose {n} distinct, "
@@ -101,21 +111,21 @@ class Portal:
                                           "Answer in JSON."},
             {"role": "user", "content": f"{brief(self.sim)}\n\n{task}"},
         ], states_schema(self.ids, n, direction), temperature=0.8, frequency_penalty=0.3)
-        states = [State(id=f"s{next(self._counter)}", at=at, description=c.description, key_events=c.key_events,
-                        entities=at_least_two(c.entities_involved, self.ids), causal_link=c.causal_link,
-                        plausibility=0.0) for c in reply.candidates]
-        await self._score(anchor, states, backward)
-        for s in states:
-            s.siblings = [o for o in states if o is not s]
-        return states
+        return [State(id=f"s{next(self._counter)}", at=at, description=c.description, key_events=c.key_events,
+                      entities=at_least_two(c.entities_involved, self.ids), causal_link=c.causal_link,
+                      plausibility=0.0) for c in reply.candidates]
 
-    async def _score(self, anchor: State, states: list[State], backward: bool) -> None:
-        if self.mode.scoring == "simulation":
-            await self._judge_by_simulation(anchor, states, backward)
-            return
-        ratings = await asyncio.gather(*(self._rate(anchor, s, backward) for s in states))
+    async def _score(self, anchor: State, states: list[State], backward: bool) -> list[State]:
+        """The candidates with their plausibility; a candidate whose rating failed is dropped."""
+        if self.mode.scoring == "simulation" and await self.sim.attempt(
+                f"portal simulation judging ({anchor.id})", self._judge_by_simulation(anchor, states, backward)):
+            return states
+        # static ratings: the scoring mode, or standing in for a simulation judging that failed
+        ratings = await gather_all(*(self.sim.attempt(f"rating ({s.id})", self._rate(anchor, s, backward))
+                                     for s in states))
         for s, r in zip(states, ratings):
             s.plausibility = r
+        return [s for s, r in zip(states, ratings) if r is not None]
 
     async def _rate(self, anchor: State, state: State, backward: bool) -> float:
         earlier, later = (state, anchor) if backward else (anchor, state)
@@ -137,8 +147,8 @@ class Portal:
             current = reply.next_state
         return " → ".join(narrative)
 
-    async def _judge_by_simulation(self, anchor: State, states: list[State], backward: bool) -> None:
-        sims = await asyncio.gather(*(self._simulate(s, anchor) if backward else self._simulate(anchor, s)
+    async def _judge_by_simulation(self, anchor: State, states: list[State], backward: bool) -> bool:
+        sims = await gather_all(*(self._simulate(s, anchor) if backward else self._simulate(anchor, s)
                                       for s in states))
         listing = "\n".join(f"{i + 1}. {s.description}\n   simulated: {run}" for i, (s, run) in
                             enumerate(zip(states, sims)))
@@ -150,6 +160,7 @@ class Portal:
         ], ranking_schema(len(states)), temperature=0.3)
         for s, score in zip(states, ranking.scores):
             s.plausibility = RATING[score]
+        return True
 
     # -- search ---------------------------------------------------------------------------
 
@@ -163,11 +174,14 @@ class Portal:
         """Grow the frontier through steps first..last (step numbers count back from the endpoint)."""
         order = range(first, last + 1) if backward else range(first, last - 1, -1)
         for step in order:
-            groups = await asyncio.gather(*(self._generate(s, self.time_at(step), backward) for s in frontier))
+            groups = await gather_all(*(self._generate(s, self.time_at(step), backward) for s in frontier))
             for anchor, group in zip(frontier, groups):
                 for s in group:
                     s.source = anchor
             frontier = self._prune([s for g in groups for s in g])
+            if not frontier:
+                raise SimulationError(f"PORTAL step {step}: every candidate's call failed (see the gaps table); "
+                                      "rerun the same command to resume, finished calls come from the cache")
             log.info("portal step %d: %d states", step, len(frontier))
         return frontier
 
@@ -197,9 +211,12 @@ class Portal:
         best_back = sorted(back, key=lambda s: -_chain_score(s))[:self.mode.path_count]
         best_fwd = sorted(fwd, key=lambda s: -_chain_score(s))[:self.mode.path_count]
         pairs = [(b, f) for b in best_back for f in best_fwd]
-        ratings = await asyncio.gather(*(self._rate(b, f, backward=True) for b, f in pairs))
+        ratings = await gather_all(*(self.sim.attempt(f"bridge rating ({b.id}, {f.id})", self._rate(b, f, True))
+                                     for b, f in pairs))
         paths = []
         for (b, f), bridge in zip(pairs, ratings):
+            if bridge is None:
+                continue  # an unrated bridge is not a path
             forward_part = list(reversed(_chain(f)))      # meeting state … origin, endpoint-first order
             forward_part[0] = _with(forward_part[0], plausibility=statistics.fmean([forward_part[0].plausibility,
                                                                                      bridge]))
@@ -219,6 +236,8 @@ class Portal:
             regrown = [better[0]]
             for step in range(k + 1, len(path)):
                 candidates = await self._generate(regrown[-1], self.time_at(step), backward=True)
+                if not candidates:
+                    return None  # regrowing failed: the path stays weak and is dropped
                 best = max(candidates, key=lambda s: s.plausibility)
                 best.source = regrown[-1]
                 regrown.append(best)

@@ -12,10 +12,11 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from ..errors import AccountError, ProviderError, TransientError
 from ..request import Completion, Request
-from ..retry import ProviderError, TransientError
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+ACCOUNT_STATUS = {401, 402, 403}  # bad key, no credit, forbidden: no other call would fare better
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -79,6 +80,8 @@ class OpenAICompatibleProvider:
             message = f"HTTP {response.status_code} from {self.card.base_url}: {detail}"
             if response.status_code in RETRYABLE_STATUS:
                 raise TransientError(message, _retry_after(response.headers))
+            if response.status_code in ACCOUNT_STATUS:
+                raise AccountError(message)
             raise ProviderError(message)
         try:
             data = response.json()
@@ -90,9 +93,12 @@ class OpenAICompatibleProvider:
             message = f"error in answer: {json.dumps(error)[:200]}"
             if code in RETRYABLE_STATUS or code is None:
                 raise TransientError(message)
+            if code in ACCOUNT_STATUS:
+                raise AccountError(message)
             raise ProviderError(message)
         try:
-            content = data["choices"][0]["message"].get("content") or ""
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise TransientError("answer has no choices[0].message") from None
         if not content.strip():
@@ -103,7 +109,8 @@ class OpenAICompatibleProvider:
         return Completion(text=content,
                           tokens_in=int(usage.get("prompt_tokens") or request.prompt_chars() // 4 + 1),
                           tokens_out=int(usage.get("completion_tokens") or len(content) // 4 + 1),
-                          cost_usd=float(cost) if cost is not None else None)
+                          cost_usd=float(cost) if cost is not None else None,
+                          finish_reason=choice.get("finish_reason"))
 
     async def close(self) -> None:
         await self._client.aclose()
