@@ -3,6 +3,7 @@ listed with its mode, tier, size, mechanisms and an estimated cost."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,15 @@ TEMPLATES = available_templates()
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
-def test_every_template_runs_to_completion_on_the_test_model(timepoint, name):
-    result = timepoint("model=test", f"template={name}", "exporters=training_only")
+def test_every_template_runs_to_completion_on_the_test_model_and_passes_the_audit(timepoint, home, name):
+    result = timepoint("model=test", f"template={name}")
     assert result.code == 0, result.stderr
     s = result.summary
     assert s["status"] == "completed" and s["mode"] == load_template(name)[0].mode
     assert s["counts"]["timepoints"] >= 1 and s["counts"]["dialogs"] >= 1
+    audit = subprocess.run([sys.executable, "-m", "timepoint.cli", "audit", str(result.run_dir)],
+                           capture_output=True, text=True, env={**os.environ, "TIMEPOINT_HOME": str(home)})
+    assert audit.returncode == 0 and "no violations" in audit.stdout, audit.stdout + audit.stderr
 
 
 def test_the_list_shows_every_template_with_its_estimate(tmp_path):

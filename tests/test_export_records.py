@@ -115,17 +115,18 @@ def test_knowledge_flow_follows_what_was_told(exported, store):
         [(e["entity_id"], e["source"], e["information"]) for e in told]
 
 
-def test_relationship_dynamics_changes_add_up(exported):
+def test_relationship_dynamics_changes_add_up(exported, store):
+    """Each pair's change is from its state going in: the previous timepoint's, or the opening snapshot's."""
     recs = records(exported["formatters"], "relationship_dynamics.jsonl")
+    stored = {(r["entity_a"], r["entity_b"], r["timepoint_id"]): r for r in store.rows("relationship_states")}
     last = {}
     for rec in recs:
         meta, now = rec["metadata"], json.loads(rec["completion"])
         pair = (meta["entity_a"], meta["entity_b"])
-        if pair in last:
-            assert now["change"]["trust"] == pytest.approx(now["trust"] - last[pair]["trust"], abs=1e-4)
-        else:
-            assert now["change"] is None
-        last[pair] = now
+        before = last[pair] if pair in last else stored[(*pair, "pre_tp_000")]
+        assert meta["previous_timepoint_id"] == (last[pair]["at"] if pair in last else "pre_tp_000")
+        assert now["change"]["trust"] == pytest.approx(now["trust"] - before["trust"], abs=1e-4)
+        last[pair] = {**now, "at": meta["timepoint_id"]}
 
 
 def test_tdf_record_hash_and_causal_links(exported):

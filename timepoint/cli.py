@@ -142,9 +142,30 @@ def _diff(args: argparse.Namespace) -> None:
 
 
 def _collect(args: argparse.Namespace) -> None:
+    """Collect, then audit the runs the dataset came from (audit.json beside it); exit 1 on a violation."""
+    from .analysis import audit
     from .collect import collect, render
 
-    print(render(collect([Path(s) for s in args.sources], Path(args.out), args.threshold)))
+    report = collect([Path(s) for s in args.sources], Path(args.out), args.threshold)
+    print(render(report))
+    audits = audit.audit([Path(r["run_dir"]) for r in report["runs"]["collected"]])
+    (Path(args.out) / "audit.json").write_text(json.dumps(audit.report(audits), indent=2, ensure_ascii=False) + "\n")
+    print(audit.render(audits))
+    if any(a.violations for a in audits):
+        sys.exit(1)
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from .analysis import audit
+
+    target = Path(args.run)
+    folder_of_runs = target.is_dir() and not (target / "run.db").exists()
+    audits = audit.audit([target if folder_of_runs else resolve_run_dir(args.run)])
+    print(audit.render(audits))
+    if args.out:
+        Path(args.out).write_text(json.dumps(audit.report(audits), indent=2, ensure_ascii=False) + "\n")
+    if any(a.violations for a in audits):
+        sys.exit(1)
 
 
 def _new(args: argparse.Namespace) -> None:
@@ -202,6 +223,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the dataset folder to write")
     p.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine at which a record is a duplicate")
     p.set_defaults(func=_collect)
+    p = sub.add_parser("audit", help="check every record of a run or sweep against its store; exit 1 on a violation")
+    p.add_argument("run", help="run directory, run id, 'last', or a folder of runs (a sweep)")
+    p.add_argument("--out", help="also write every finding as JSON here")
+    p.set_defaults(func=_audit)
     p = sub.add_parser("new", help="have the model write a template from a sentence")
     p.add_argument("premise", help='e.g. "CEO announces mandatory salary cuts due to a market downturn"')
     p.add_argument("--entities", type=int, default=4, choices=range(2, 13), metavar="N", help="cast size, 2-12")
@@ -214,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect", "new"}
+COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect", "audit", "new"}
 
 
 def main() -> None:
@@ -228,3 +253,7 @@ def main() -> None:
         return
     from .__main__ import main as run_main
     run_main()
+
+
+if __name__ == "__main__":
+    main()

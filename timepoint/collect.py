@@ -32,7 +32,8 @@ from .errors import UserError
 from .export.chat import chat_records
 from .export.lines import write_jsonl
 from .export.parquet import BOOL, INT, STR, STRS
-from .export.training import training_records
+from .export.training import distinctive, training_records
+from .history import RunHistory, RunInfo
 from .store import MIGRATIONS, TABLES, RunStore, migrate
 
 VARIATION = pa.struct([("strategy", STR), ("index", INT)])
@@ -43,9 +44,9 @@ MESSAGES = pa.list_(pa.struct([("role", STR), ("content", STR)]))
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of record: how a run's store yields them, the text compared for duplicates, how the
-    report names one, which metadata field is its entity, and its Parquet schema."""
-    records: Callable[[RunStore], list[dict]]
+    """One kind of record: how a run yields them, the text compared for duplicates, how the report
+    names one, which metadata field is its entity, and its Parquet schema."""
+    records: Callable[[RunHistory], list[dict]]
     text: Callable[[dict], str]
     name: Callable[[dict], str]
     entity: str
@@ -54,7 +55,7 @@ class Kind:
 
 KINDS = {
     "training": Kind(
-        training_records, lambda r: f"{r['prompt']}\n{r['completion']}",
+        training_records, distinctive,
         lambda m: f"{m['entity_id']}@{m['timepoint_id']}", "entity_id",
         pa.schema([("prompt", STR), ("completion", STR), ("entity_id", STR), ("timepoint_id", STR),
                    ("mechanisms", STRS), ("training_safe", BOOL), *PROVENANCE])),
@@ -89,18 +90,18 @@ def run_dirs(sources: list[Path]) -> list[Path]:
     return list(found)
 
 
-def _open(run_dir: Path) -> RunStore | dict:
-    """The run's store when the run completed; otherwise the report's entry saying why it is skipped."""
+def _open(run_dir: Path) -> RunHistory | dict:
+    """The run when it completed; otherwise the report's entry saying why it is skipped."""
     try:
-        store = RunStore(run_dir / "run.db", create=False)
+        history = RunHistory(RunStore(run_dir / "run.db", create=False))
     except (FileNotFoundError, sqlite3.DatabaseError) as exc:
         return {"run_dir": str(run_dir), "run_id": None, "status": None, "reason": f"unreadable run store: {exc}"}
-    run = store.run()
-    if run["status"] == "completed":
-        return store
-    store.close()
-    reason = f"status {run['status']!r}, not completed" + (f": {run['error']}" if run["error"] else "")
-    return {"run_dir": str(run_dir), "run_id": run["run_id"], "status": run["status"], "reason": reason}
+    run = history.run
+    if run.status == "completed":
+        return history
+    history.store.close()
+    reason = f"status {run.status!r}, not completed" + (f": {run.error}" if run.error else "")
+    return {"run_dir": str(run_dir), "run_id": run.id, "status": run.status, "reason": reason}
 
 
 # -- provenance -------------------------------------------------------------------------------
@@ -119,12 +120,10 @@ def _variation(config: dict) -> dict | None:
     return {"strategy": variations["strategy"], "index": variations["index"]} if variations else None
 
 
-def provenance(run: dict) -> dict:
+def provenance(run: RunInfo) -> dict:
     """What produced a run's records, from its row in the store (no config: no variation, no hash)."""
-    config = json.loads(run["config_json"] or "{}")
-    return {"run_id": run["run_id"], "template": run["template"], "mode": run["mode"], "model": run["model"],
-            "seed": run["seed"], "variation": _variation(config),
-            "config_hash": config_hash(config) if config else None}
+    return {"run_id": run.id, "template": run.template, "mode": run.mode, "model": run.model, "seed": run.seed,
+            "variation": _variation(run.config), "config_hash": config_hash(run.config) if run.config else None}
 
 
 def _stamped(records: list[dict], origin: dict) -> list[dict]:
@@ -222,17 +221,17 @@ def collect_kind(name: str, found: list[tuple[Path, dict]], out: Path, threshold
 
 # -- the merged store -------------------------------------------------------------------------
 
-def _append_rows(store: RunStore, db: sqlite3.Connection, table: str) -> None:
+def _append_rows(history: RunHistory, db: sqlite3.Connection, table: str) -> None:
     """One table's rows of a run, less the AUTOINCREMENT id: every store numbers from 1, so ids would
     collide across runs (nothing refers to them)."""
-    rows = [{k: v for k, v in row.items() if k != "id"} for row in store.rows(table)]
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in history.table(table)]
     if rows:
         cols = list(rows[0])
         db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                        [tuple(row.values()) for row in rows])
 
 
-def merge_stores(stores: list[RunStore], path: Path) -> None:
+def merge_stores(stores: list[RunHistory], path: Path) -> None:
     """Every run's rows of every table in one SQLite file, built by the run store's migrations so its
     schema is the store's; one plain file (no WAL beside it) to share."""
     path.unlink(missing_ok=True)
@@ -249,20 +248,20 @@ def merge_stores(stores: list[RunStore], path: Path) -> None:
 
 # -- collect ----------------------------------------------------------------------------------
 
-def _collected(run_dir: Path, store: RunStore, counts: dict[str, int], first: Path) -> dict:
-    entry = {"run_dir": str(run_dir), **provenance(store.run()), "records": counts}
+def _collected(run_dir: Path, history: RunHistory, counts: dict[str, int], first: Path) -> dict:
+    entry = {"run_dir": str(run_dir), **provenance(history.run), "records": counts}
     if first != run_dir:
         entry["same_run_as"] = str(first)  # one run copied twice: its rows are merged once
     return entry
 
 
-def _gather(stores: dict[Path, RunStore]) -> tuple[dict[str, list[tuple[Path, dict]]], dict[Path, dict[str, int]]]:
+def _gather(stores: dict[Path, RunHistory]) -> tuple[dict[str, list[tuple[Path, dict]]], dict[Path, dict[str, int]]]:
     """Every kind's records of every run, stamped with their provenance, in collection order (which
     decides the first seen of near-twins), and how many each run gave."""
     found: dict[str, list[tuple[Path, dict]]] = {name: [] for name in KINDS}
     counts: dict[Path, dict[str, int]] = {}
     for run_dir, store in stores.items():
-        origin = provenance(store.run())
+        origin = provenance(store.run)
         for name, kind in KINDS.items():
             records = _stamped(kind.records(store), origin)
             found[name] += [(run_dir, r) for r in records]
@@ -275,22 +274,22 @@ def collect(sources: list[Path], out: Path, threshold: float = 0.9) -> dict:
     out/collect_report.json)."""
     out.mkdir(parents=True, exist_ok=True)
     opened = {run_dir: _open(run_dir) for run_dir in run_dirs(sources)}
-    stores = {d: s for d, s in opened.items() if isinstance(s, RunStore)}
+    stores = {d: s for d, s in opened.items() if isinstance(s, RunHistory)}
     try:
         found, counts = _gather(stores)
         first: dict[str, Path] = {}
         for run_dir, store in stores.items():
-            first.setdefault(store.run_id, run_dir)
+            first.setdefault(store.run.id, run_dir)
         merge_stores([stores[d] for d in first.values()], out / "dataset.sqlite")
         report = {
             "out": str(out), "threshold": threshold,
-            "runs": {"collected": [_collected(d, s, counts[d], first[s.run_id]) for d, s in stores.items()],
+            "runs": {"collected": [_collected(d, s, counts[d], first[s.run.id]) for d, s in stores.items()],
                      "skipped": [s for s in opened.values() if isinstance(s, dict)]},
             "kinds": {name: collect_kind(name, found[name], out, threshold) for name in KINDS},
         }
     finally:
         for store in stores.values():
-            store.close()
+            store.store.close()
     (out / "collect_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return report
 

@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import UserError, describe
-from .mechanisms import MECHANISMS
+from .mechanisms import MECHANISMS, REQUIRED
 from .paths import CONF_DIR
 
 
@@ -40,6 +40,8 @@ class ModelCard(_Strict):
     max_concurrency: int = Field(1, ge=1)
     timeout_s: float = Field(120.0, gt=0, description="Per-attempt timeout of one call")
     temperature: float = Field(0.7, ge=0, le=2)
+    prompt_budget: int | None = Field(None, gt=0, description="Tokens the dialog's context may fill (sections "
+                                                               "are cut by priority); null: no cap")
 
     @model_validator(mode="after")
     def _endpoint(self) -> ModelCard:
@@ -112,7 +114,8 @@ class BudgetConfig(_Strict):
     max_calls: int | None = Field(None, ge=0)
 
 
-EXPORT_FORMATS = ("training", "chat", "formatters", "tdf", "sqlite", "parquet", "csv", "fountain", "markdown")
+EXPORT_FORMATS = ("training", "chat", "backward", "counterfactual", "formatters", "tdf", "sqlite", "parquet", "csv",
+                  "fountain", "markdown")
 
 
 class OxenConfig(_Strict):
@@ -153,6 +156,10 @@ class MechanismsConfig(_Strict):
         unknown = [m for m in ids if m not in MECHANISMS]
         if unknown:
             raise ValueError(f"unknown mechanism {unknown[0]!r}; allowed: {', '.join(MECHANISMS)}")
+        missing = [m for m in REQUIRED if m not in ids]
+        if missing:
+            raise ValueError(f"{missing[0]} ({MECHANISMS[missing[0]]}) cannot be disabled: no run exists without "
+                             f"it; allowed: any list that keeps {', '.join(REQUIRED)}")
         return ids
 
 

@@ -16,31 +16,19 @@ with the cutoffs of the reference's convergence evaluation.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from statistics import mean
 
 from .errors import UserError
-from .store import RunStore, open_run
+from .history import opened
 from .world import jaccard
 
 WEIGHTS = {"causal": 0.5, "knowledge": 0.5}
 GRADES = ((0.9, "A"), (0.8, "B"), (0.7, "C"), (0.5, "D"))
 KNOWLEDGE_TYPES = ("told", "learned", "experienced")
 TEXT_CHARS = 80
-
-
-@contextmanager
-def open_store(run_dir: Path) -> Iterator[RunStore]:
-    """A finished run's store, checked first so a wrong path is not turned into an empty database."""
-    store = open_run(run_dir)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def normalise(text: str) -> str:
@@ -66,19 +54,13 @@ class RunEdges:
 
 def load_run(run_dir: Path) -> RunEdges:
     """Read once, keep only the comparable keys: the store is closed before any comparison starts."""
-    with open_store(run_dir) as store:
-        timepoints = store.rows("timepoints", "idx, timepoint_id")
-        exposures = store.rows("exposure_events", "id")
-        run = store.run()
-    by_id = {tp["timepoint_id"]: tp for tp in timepoints}
-    main = [tp for tp in timepoints if tp["timeline_id"] == "main"]
-    causal = {(normalise(by_id[tp["causal_parent"]]["event"]), normalise(tp["event"]))
-              for tp in main if tp["causal_parent"] in by_id}
-    knowledge = {(e["entity_id"], normalise(e["information"])) for e in exposures
-                 if e["event_type"] in KNOWLEDGE_TYPES}
-    final = set(re.findall(r"\w+", main[-1]["event"].lower())) if main else set()
-    return RunEdges(run["run_id"], Path(run_dir), run["template"], [normalise(tp["event"]) for tp in main],
-                    causal, knowledge, final)
+    with opened(run_dir) as h:
+        main = h.timepoints
+        causal = {(normalise(parent.event), normalise(tp.event)) for tp in main if (parent := h.parent(tp))}
+        knowledge = {(e.entity_id, normalise(e.information)) for e in h.exposures if e.event_type in KNOWLEDGE_TYPES}
+        final = set(re.findall(r"\w+", main[-1].event.lower())) if main else set()
+        return RunEdges(h.run.id, Path(run_dir), h.run.template, [normalise(tp.event) for tp in main],
+                        causal, knowledge, final)
 
 
 def first_divergence(event_lists: list[list[str]]) -> int | None:

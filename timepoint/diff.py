@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .convergence import convergence, open_store
+from .convergence import convergence
+from .history import opened
 
 SETTING_FIELDS = ("status", "template", "mode", "model", "seed")
 MEASURE_FIELDS = ("llm_calls", "cached_calls", "tokens_in", "tokens_out", "cost_usd", "duration_s")
@@ -25,8 +26,8 @@ def _hydra_config(run_dir: Path) -> Path:
 
 
 def _stored_config(run_dir: Path) -> dict:
-    with open_store(run_dir) as store:
-        return json.loads(store.run()["config_json"] or "{}")
+    with opened(run_dir) as h:
+        return h.run.config
 
 
 def load_configs(run_a: Path, run_b: Path) -> tuple[dict, dict, str]:
@@ -58,9 +59,9 @@ def config_diff(a: dict, b: dict) -> dict:
 
 
 def outcome(run_dir: Path) -> dict:
-    with open_store(run_dir) as store:
-        run, counts = store.run(), store.counts()
-    return {"run_id": run["run_id"], **{f: run[f] for f in (*SETTING_FIELDS, *MEASURE_FIELDS)},
+    with opened(run_dir) as h:
+        run, counts = h.run, h.counts()
+    return {"run_id": run.id, **{f: getattr(run, f) for f in (*SETTING_FIELDS, *MEASURE_FIELDS)},
             **{f: counts[f] for f in COUNT_FIELDS}}
 
 

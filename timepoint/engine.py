@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from . import config as config_module
 from .config import ModeConfig, ModelCard, RunConfig
-from .errors import BudgetExhausted, SimulationError
+from .errors import BudgetExhausted, SimulationError, UserError
 from .estimate import Estimate, estimate
 from .export import EXPORTERS, oxen
 from .export.lines import read_jsonl
@@ -29,7 +29,7 @@ from .llm.calllog import CallLog, redactor
 from .llm.request import CallRecord
 from .llm.retry import RetryPolicy
 from .llm.selection import check_models, model_chains
-from .mechanisms import shadow
+from .mechanisms import MECHANISMS, shadow
 from .modes import MODES
 from .progress import Progress
 from .scenario import Template, load_template
@@ -52,8 +52,10 @@ class Prepared:
     chains: dict[str, list[ModelCard]]
 
     def estimate(self) -> Estimate:
-        calls = MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog)
-        return estimate(scene_plan(self.template, self.config.mechanisms.enabled) + calls, self.chains)
+        enabled = self.config.mechanisms.enabled
+        calls = [c for c in MODES[self.mode.name].plan(self.template, self.mode, self.config.dialog)
+                 if c.mechanism is None or c.mechanism in enabled]
+        return estimate(scene_plan(self.template, enabled) + calls, self.chains)
 
     def gateway(self, cache: ResponseCache, on_call, providers: dict | None = None) -> ModelGateway:
         return gateway_for(self.config, self.chains, cache, on_call, providers)
@@ -77,6 +79,10 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
     check = getattr(MODES[mode.name], "check", None)
     if check:
         check(template, mode)
+    off = [m for m in getattr(MODES[mode.name], "NEEDS", ()) if m not in run_cfg.mechanisms.enabled]
+    if off:
+        raise UserError(f"mechanisms.enabled: mode={mode.name} is {MECHANISMS[off[0]]} ({off[0]}), which is not "
+                        f"enabled; allowed: enable {off[0]} (e.g. mechanisms=all), or choose another mode")
     chains = model_chains(run_cfg)
     check_models(chains, run_cfg.for_training_data, need_keys)
     return Prepared(run_cfg, template, mode, chains)

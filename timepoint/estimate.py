@@ -14,12 +14,14 @@ CHARS_PER_TOKEN = 4
 
 @dataclass(frozen=True)
 class PlannedCall:
-    """`count` calls of one kind, each with a prompt of about `prompt_chars` characters."""
+    """`count` calls of one kind, each with a prompt of about `prompt_chars` characters; `mechanism`
+    is the one that makes them (None: the run itself), so a run without it does not plan them."""
 
     role: str
     count: float
     prompt_chars: int
     schema: type[BaseModel]
+    mechanism: str | None = None
 
 
 @dataclass

@@ -8,7 +8,6 @@ exposures. Calls go through the run's own models and are added to its ledger.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from .config import RunConfig
 from .errors import UserError
+from .history import EntityRecord, KnownItem, RunHistory, TimepointRecord
 from .llm.selection import model_chains
 from .mechanisms.elevation import Intent, kept_items, needs_retraining, target_level
 from .store import RunStore, open_run
@@ -36,27 +36,23 @@ class Reply(BaseModel):
     answer: str = Field(max_length=800, description="The answer, in the character's own voice")
 
 
-def _entity(store: RunStore, entity_id: str) -> dict:
-    entities = {e["entity_id"]: e for e in store.rows("entities")}
-    if entity_id not in entities:
-        raise UserError(f"entity: no entity {entity_id!r} in this run; entities are {', '.join(sorted(entities))}")
-    return entities[entity_id]
+def _entity(h: RunHistory, entity_id: str) -> EntityRecord:
+    if entity_id not in h.entities:
+        raise UserError(f"entity: no entity {entity_id!r} in this run; entities are {', '.join(sorted(h.entities))}")
+    return h.entities[entity_id]
 
 
-def _persona(e: dict) -> str:
-    voice = json.loads(e["voice_guide"] or "{}")
-    lines = [f"You are {e['name']}, {e['title']}. {e['description']}",
-             f"Traits: {', '.join(json.loads(e['traits']))}"]
-    if voice:
-        lines.append("How you talk: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in voice.items()))
+def _persona(e: EntityRecord) -> str:
+    lines = [f"You are {e.name}, {e.title}. {e.description}", f"Traits: {', '.join(e.traits)}"]
+    if e.voice_guide:
+        lines.append("How you talk: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in e.voice_guide.items()))
     return "\n".join(lines)
 
 
-def _known(store: RunStore, entity_id: str) -> list[dict]:
-    main = {tp["timepoint_id"] for tp in store.rows("timepoints") if tp["timeline_id"] == "main"}
-    rows = [e for e in store.rows("exposure_events", "id") if e["entity_id"] == entity_id
-            and (e["timepoint_id"] in main or e["timepoint_id"].startswith("pre_"))]
-    return sorted(rows, key=lambda e: -e["confidence"])
+def _known(store: RunStore, entity_id: str) -> list[KnownItem]:
+    """What the entity knew by the end of the main timeline, most confident first; read afresh, so
+    knowledge an elevation has just added is in it."""
+    return sorted(RunHistory(store).known_at_end(entity_id), key=lambda e: -e.confidence)
 
 
 async def ask(run_dir: Path, entity_id: str, question: str, providers: dict | None = None) -> dict:
@@ -70,9 +66,9 @@ async def ask(run_dir: Path, entity_id: str, question: str, providers: dict | No
 async def _ask(store: RunStore, entity_id: str, question: str, providers: dict | None) -> dict:
     from .engine import model_session
 
-    entity = _entity(store, entity_id)
-    raw = json.loads(store.run()["config_json"])
-    raw.pop("hydra", None)
+    history = RunHistory(store)
+    entity = _entity(history, entity_id)
+    raw = {k: v for k, v in history.run.config.items() if k != "hydra"}
     cfg = RunConfig.model_validate(raw)
     async with model_session(cfg, model_chains(cfg), store.record_call, providers) as gateway:
         persona = _persona(entity)
@@ -80,20 +76,19 @@ async def _ask(store: RunStore, entity_id: str, question: str, providers: dict |
             {"role": "system", "content": "Classify what a question asks about: general, knowledge, relationships, "
                                           "actions, or dialog (how the person talks). Answer in JSON."},
             {"role": "user", "content": question}], Classified, temperature=0.0)).intent
-        before = entity["resolution"]
+        before = entity.resolution
         after, items = before, []
         if "M5" in cfg.mechanisms.enabled:
-            timepoints = [tp for tp in store.rows("timepoints", "idx") if tp["timeline_id"] == "main"]
-            last = timepoints[-1]
-            centrality = json.loads(last["metadata"] or "{}").get("centrality", {}).get(entity_id, 0.0)
+            last = history.timepoints[-1]
+            centrality = last.metadata.get("centrality", {}).get(entity_id, 0.0)
             retrain = "M2" in cfg.mechanisms.enabled and needs_retraining(
-                centrality, entity["training_count"] or 0, entity["query_count"] or 0, before)
+                centrality, entity.training_count, entity.query_count, before)
             after = target_level(before, intent, retrain)
             if after != before:
                 items = await _elevate(gateway, store, entity, persona, after, last)
-                store.record_mechanism("M2" if retrain else "M5", "elevation", last["timepoint_id"])
+                store.record_mechanism("M2" if retrain else "M5", "elevation", last.id)
         known = _known(store, entity_id)[:KNOWLEDGE_SHOWN]
-        listing = "\n".join(f"- {e['information']} (from {e['source']})" for e in known)
+        listing = "\n".join(f"- {e.information} (from {e.source})" for e in known)
         answer = (await gateway.structured("dialog", [
             {"role": "system", "content": f"{persona}\n\nYou know only this:\n{listing}\n\nAnswer as yourself, "
                                           "from what you know; say so when you do not know. Answer in JSON."},
@@ -104,16 +99,17 @@ async def _ask(store: RunStore, entity_id: str, question: str, providers: dict |
                 "resolution_after": after, "new_knowledge": items}
 
 
-async def _elevate(gateway, store: RunStore, entity: dict, persona: str, level: str, last: dict) -> list[str]:
+async def _elevate(gateway, store: RunStore, entity: EntityRecord, persona: str, level: str,
+                   last: TimepointRecord) -> list[str]:
     """New knowledge for the level the entity is raised to, consistent with what it already knows."""
-    known = "\n".join(f"- {e['information']}" for e in _known(store, entity["entity_id"])[:KNOWLEDGE_SHOWN])
+    known = "\n".join(f"- {e.information}" for e in _known(store, entity.id)[:KNOWLEDGE_SHOWN])
     reply = await gateway.structured("extraction", [
         {"role": "system", "content": "You deepen a character in a simulation: list facts this person would "
                                       "plausibly know, consistent with what they already know. Answer in JSON."},
         {"role": "user", "content": f"{persona}\n\nAlready known:\n{known}\n\nList new, specific facts."}],
         NewKnowledge, temperature=0.7)
     items = kept_items(reply.items, level)
-    store.add_exposures([ExposureEvent(entity_id=entity["entity_id"], event_type="learned", information=item,
-                                       source="elevation", timestamp=last["timestamp"], confidence=0.8,
-                                       timepoint_id=last["timepoint_id"]) for item in items])
+    store.add_exposures([ExposureEvent(entity_id=entity.id, event_type="learned", information=item,
+                                       source="elevation", timestamp=last.time, confidence=0.8,
+                                       timepoint_id=last.id) for item in items])
     return items

@@ -64,22 +64,34 @@ class Simulation:
         return causal_ancestry(by_id, tp)
 
     def add_timepoint(self, tp: Timepoint) -> None:
+        """A timepoint the run lives through."""
         self.timepoints.append(tp)
-        self.store.save_timepoint(tp)
+        self.keep_timepoint(tp)
         self.progress.set_step(f"{tp.id} of {self.template.timepoints}")
+
+    def keep_timepoint(self, tp: Timepoint) -> None:
+        """Store a timepoint. M7 is its causal link: the edge from its parent and why it follows; with M7
+        off the timepoint keeps only its place in the timeline (its parent), not a claimed cause."""
+        if "M7" not in self.enabled:
+            tp.causal_link = ""
+        self.store.save_timepoint(tp, causal="M7" in self.enabled)
         if tp.causal_parent:
             self.fire("M7", "causal_link", tp.id)
 
     # -- knowledge ------------------------------------------------------------------------
 
     def expose(self, events: list[ExposureEvent]) -> None:
-        """Record what entities came to know; M3 is the provenance of every item."""
+        """Record what entities came to know; M3 is the provenance of every item. With M3 off, knowledge
+        does not flow: each entity has only the knowledge its template gave it, and no exposure rows."""
+        if "M3" not in self.enabled:
+            events = [e for e in events if e.event_type == "initial"]
         if not events:
             return
         for e in events:
             self.exposures.setdefault(e.entity_id, []).append(e)
-        self.store.add_exposures(events)
-        self.fire("M3", events[0].event_type, events[0].timepoint_id)
+        if "M3" in self.enabled:
+            self.store.add_exposures(events)
+            self.fire("M3", events[0].event_type, events[0].timepoint_id)
 
     def forget(self, entity_id: str, information: str) -> None:
         """A counterfactual in which the entity never learned this: its exposure is gone, not just hidden."""
@@ -96,16 +108,28 @@ class Simulation:
         counts = {eid: len(self.known(eid)) for eid in self.entities}
         for e in self.entities.values():
             e.tensor = tensor_with_cognitive(e.tensor, e.cognitive, counts[e.id])
-        for (a, b), rel in self.relationships.items():
-            rel.alignment = alignment(self.known(a), self.known(b))
+        if "M13" in self.enabled:  # alignment: how far two people's knowledge overlaps
+            moved = False
+            for (a, b), rel in self.relationships.items():
+                value = alignment(self.known(a), self.known(b))
+                moved, rel.alignment = moved or value != rel.alignment, value
+            if moved:
+                self.fire("M13", "alignment", tp.id)
         entities = list(self.entities.values())
         self.store.save_entities(entities)
         self.store.save_relationships(list(self.relationships.values()), tp.id)
         self.store.snapshot_states(tp.id, tp.index, entities, counts)
-        self.fire("M6", "state_snapshot", tp.id)
-        self.fire("M13", "alignment", tp.id)
         if self.after_timepoint:
             self.after_timepoint(tp)
+
+    def snapshot_opening(self, tp: Timepoint) -> None:
+        """Before the first timepoint is lived (before its mechanisms act): everyone as they go into it,
+        stored as `pre_<its id>`, so "as of" the first timepoint reads a snapshot like every later one
+        (history.py). Nothing is changed, only recorded."""
+        opening = f"pre_{tp.id}"
+        self.store.save_relationships(list(self.relationships.values()), opening)
+        self.store.snapshot_states(opening, tp.index - 1, list(self.entities.values()),
+                                   {eid: len(self.known(eid)) for eid in self.entities})
 
     # -- degrade, don't die -----------------------------------------------------------------
 
@@ -127,6 +151,8 @@ class Simulation:
     # -- mechanisms -----------------------------------------------------------------------
 
     def at_timepoint(self, tp: Timepoint) -> None:
+        if not self.timepoints:
+            self.snapshot_opening(tp)
         for plugin in self.plugins:
             hook = getattr(plugin, "at_timepoint", None)
             if hook and hook(self, tp):

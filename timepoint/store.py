@@ -132,6 +132,9 @@ MIGRATIONS = [
         request_key TEXT, reason TEXT, created_at TEXT
     );
     """,
+    """
+    ALTER TABLE entity_states ADD COLUMN mind TEXT;
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
@@ -230,14 +233,15 @@ class RunStore:
                             (self.run_id, timeline_id, parent, branch_point, mode, rank, coherence,
                              json.dumps(list(flags)), json.dumps(metadata or {})))
 
-    def save_timepoint(self, tp: Timepoint) -> None:
+    def save_timepoint(self, tp: Timepoint, causal: bool = True) -> None:
+        """A timepoint; with `causal` (M7), also its causal edge from its parent."""
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO timepoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.run_id, tp.id, tp.index, tp.timeline_id, tp.timestamp.isoformat(), tp.event,
                  json.dumps(tp.entities_present), tp.causal_parent, tp.causal_link, tp.importance,
                  json.dumps(tp.metadata)))
-            if tp.causal_parent:
+            if causal and tp.causal_parent:
                 self.db.execute("INSERT OR IGNORE INTO causal_edges VALUES (?, ?, ?, ?)",
                                 (self.run_id, tp.causal_parent, tp.id, "causes"))
 
@@ -306,12 +310,15 @@ class RunStore:
 
     def snapshot_states(self, timepoint_id: str, seq: int, entities: list[Entity],
                         knowledge_counts: dict[str, int]) -> None:
-        """Each entity's state at the end of a timepoint: the before/after of training records."""
+        """Each entity's state at the end of a timepoint, its mind (arc, ledger, what is unspoken) with it:
+        the before/after of training records, read "as of" a timepoint by the read side (history.py)."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO entity_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entity_states (run_id, entity_id, timepoint_id, seq, tensor, cognitive,"
+                " physical, knowledge_count, resolution, mind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, e.id, timepoint_id, seq, e.tensor.model_dump_json(), e.cognitive.model_dump_json(),
-                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0), e.resolution) for e in entities])
+                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0), e.resolution, e.mind.model_dump_json())
+                 for e in entities])
 
     def record_call(self, call: CallRecord) -> None:
         """One ledger row per call, and the run's running totals."""

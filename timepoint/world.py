@@ -131,12 +131,14 @@ class Unspoken(BaseModel):
 
 
 class Attempt(BaseModel):
-    """One tactic a character tried on someone in a dialog, and how it landed (M13 arc ledger)."""
+    """One tactic a character tried on someone in a dialog, how it landed and why, as the dialog's
+    aftermath judged it (M13 arc ledger)."""
 
     timepoint_id: str
     tactic: str
     target: str
     outcome: str
+    reason: str = ""
 
 
 class Mind(BaseModel):

@@ -17,14 +17,47 @@ from .prompts import mood_words, spoken_time
 
 KNOWLEDGE_CAP = {"tensor_only": 5, "scene": 8, "graph": 12, "dialog": 16, "trained": 20, "full_detail": 20}
 KNOWLEDGE_SHOWN = 10
+CHARS_PER_TOKEN = 4  # a model card's prompt budget, in tokens, read as characters (a fair English average)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a prompt: its text, the separator before it, and how soon it is cut when the prompt
+    must fit a model's budget (0: never; the highest goes first, and among equals the later one)."""
+    text: str
+    cut: int = 0
+    glue: str = "\n\n"
+
+
+def fit(parts: list[Part], budget: int | None) -> str:
+    """The parts in order, less the most expendable ones until the text is at most `budget` characters
+    (None: all of them). Parts that are never cut stay even past the budget."""
+    kept = [p for p in parts if p.text]
+    if budget is not None:
+        order = sorted(range(len(kept)), key=lambda i: (-kept[i].cut, -i))
+        dropped: set[int] = set()
+        for i in order:
+            if kept[i].cut == 0 or _length(p for j, p in enumerate(kept) if j not in dropped) <= budget:
+                break
+            dropped.add(i)
+        kept = [p for j, p in enumerate(kept) if j not in dropped]
+    return "".join((p.glue if i else "") + p.text for i, p in enumerate(kept))
+
+
+def _length(parts) -> int:
+    return sum(len(p.glue) + len(p.text) for p in parts)
 
 
 @dataclass
 class FourthWall:
     back: str
-    front: str
+    front_parts: list[Part]
     knowledge: list[ExposureEvent]   # what the front layer shows, for checks and tests
     phi: float | None
+
+    @property
+    def front(self) -> str:
+        return fit(self.front_parts, None)
 
 
 Knowledge = dict[str, list[ExposureEvent]]
@@ -115,7 +148,10 @@ def _back(sim: Simulation, e: Entity, tp: Timepoint, knowledge: Knowledge, value
 
 
 def _front(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
-           knowledge: list[ExposureEvent]) -> str:
+           knowledge: list[ExposureEvent]) -> list[Part]:
+    """The front layer in parts. Under a prompt budget the voice, mood and room go first, then the scene,
+    the description, the people and the lesser knowledge; who they are, their goals, their three surest
+    items and how a non-human speaks stay."""
     rels = []
     for p in participants:
         if p != e.id:
@@ -123,20 +159,22 @@ def _front(sim: Simulation, e: Entity, tp: Timepoint, participants: list[str],
             rels.append(f"- {sim.entities[p].name} ({sim.entities[p].title}): "
                         f"{relationship_words(r.trust, r.alignment, r.interactions)}")
     body = body_words(e)
-    lines = [
-        f"You are {e.name}" + (f", {e.title}" if e.title else "") + f". {e.description}",
-        f"Personality: {', '.join(e.traits)}." if e.traits else "",
-        f"Goals: {'; '.join(e.goals)}." if e.goals else "",
-        _voice(e),
-        "What you know:\n" + "\n".join(f"- {k.information} (from {k.source}, {k.confidence:.1f})"
-                                       for k in knowledge[:KNOWLEDGE_SHOWN]),
-        "The people here:\n" + "\n".join(rels) if rels else "",
-        f"You appear {mood_words(e.cognitive)}" + (f"; you are {body}." if body else "."),
-        f"Scene: {sim.location}, {spoken_time(tp.timestamp)}. {tp.event}",
-        _room(tp),
-        SPEAKING.get(tp.metadata.get("speaking_modes", {}).get(e.id), ""),
+    shown = knowledge[:KNOWLEDGE_SHOWN]
+    return [
+        Part(f"You are {e.name}" + (f", {e.title}" if e.title else "") + "."),
+        Part(e.description, cut=3, glue=" "),
+        Part(f"Personality: {', '.join(e.traits)}." if e.traits else "", cut=5),
+        Part(f"Goals: {'; '.join(e.goals)}." if e.goals else ""),
+        Part(_voice(e), cut=5),
+        Part("What you know:" if shown else "", cut=2),
+        *(Part(f"- {k.information} (from {k.source}, {k.confidence:.1f})", cut=2 if rank < 3 else 4, glue="\n")
+          for rank, k in enumerate(shown)),
+        Part("The people here:\n" + "\n".join(rels) if rels else "", cut=3),
+        Part(f"You appear {mood_words(e.cognitive)}" + (f"; you are {body}." if body else "."), cut=6),
+        Part(f"Scene: {sim.location}, {spoken_time(tp.timestamp)}. {tp.event}", cut=4),
+        Part(_room(tp), cut=6),
+        Part(SPEAKING.get(tp.metadata.get("speaking_modes", {}).get(e.id), "")),
     ]
-    return "\n\n".join(line for line in lines if line)
 
 
 SPEAKING = {  # M16: how a non-human takes its turn
@@ -165,5 +203,6 @@ def fourth_wall(sim: Simulation, e: Entity, tp: Timepoint, participants: list[st
     knowledge = knowledge or knowledge_at(sim, tp, participants)
     value = phi(e.adprs, tp.timestamp) if e.adprs else None
     return FourthWall(back=_back(sim, e, tp, knowledge, value),
-                      front=_front(sim, e, tp, participants, knowledge[e.id]), knowledge=knowledge[e.id], phi=value)
+                      front_parts=_front(sim, e, tp, participants, knowledge[e.id]), knowledge=knowledge[e.id],
+                      phi=value)
 

@@ -1,5 +1,9 @@
-"""After a dialog: what was learned (M19), what each participant remembers and broods on (M15),
-how their feelings moved, and what the exchange did to trust between them (M13)."""
+"""After a dialog, one aftermath call judges what it did: a summary, how it left each participant's
+mood (the dialog's own, M11), what each speaker gave away that listeners now know (M19), and how
+every tactic aimed at someone landed (M13, which moves trust). Each participant's memory and
+preoccupations are updated by their own calls (M15). A mechanism that is off is absent from the
+aftermath's schema, makes no calls of its own and leaves no rows. State changes are the model's
+judgement mapped through `DELTAS`, never counted keywords."""
 
 from __future__ import annotations
 
@@ -10,65 +14,78 @@ from pydantic import BaseModel, Field, create_model
 
 from ..concurrency import gather_all
 from ..llm.schema_cache import cached_schema
+from ..mechanisms import circadian
 from ..simulation import Simulation
 from ..world import Attempt, Dialog, Entity, ExposureEvent, KnowledgeItem, Memory, Timepoint, Topic, Unspoken
 from .context import knowledge_at, withheld
 from .prompts import transcript
 
-_POSITIVE = {"agree", "agreed", "good", "great", "thanks", "thank", "glad", "yes", "hope", "trust", "deal",
-             "together", "fair", "right", "support", "welcome", "progress", "win"}
-_NEGATIVE = {"no", "not", "never", "wrong", "fail", "failed", "risk", "worried", "afraid", "angry", "lie",
-             "blame", "problem", "refuse", "threat", "disaster", "loss", "cannot", "won't", "doubt"}
-_AROUSING_TONES = {"tense", "anxious", "defensive", "frustrated", "angry", "sarcastic"}
-_CALM_TONES = {"calm", "warm", "neutral"}
 _WORDS = re.compile(r"[a-z']+")
 
 CATEGORIES = ("fact", "decision", "opinion", "plan", "revelation", "question", "agreement")
 LEVELS = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
 RESIDUES = ("relief", "anger", "anxiety", "hope", "shame", "resolve", "suspicion", "sadness", "pride", "none")
 
-# Tactics by the words a turn uses; the first that matches wins (reference §2 character arc).
-TACTICS = [
-    ("threat_escalation", ("or else", "consequences", "resign", "walk away", "sue", "fire you", "last chance")),
-    ("authority_claim", ("my call", "i decide", "i'm in charge", "my decision", "as ceo", "order", "authority")),
-    ("procedural_challenge", ("process", "procedure", "protocol", "policy", "rule", "vote", "minutes", "bylaws")),
-    ("emotional_appeal", ("feel", "worried", "afraid", "care", "hope", "scared", "family", "trust me")),
-    ("alliance_appeal", ("together", "with me", "we both", "on my side", "back me")),
-    ("data_argument", ("%", "percent", "data", "number", "evidence", "figure", "million", "ppm", "p =")),
-]
-OUTCOME_WORDS = [
-    ("dismissed", ("no", "wrong", "nonsense", "irrelevant", "ridiculous", "not now", "absolutely not", "that's not")),
-    ("deferred", ("later", "revisit", "think about it", "table", "tomorrow", "next week", "let me check")),
-    ("partially_acknowledged", ("fair", "maybe", "partly", "perhaps", "some truth", "to a point")),
-    ("accepted", ("agree", "yes", "fine", "deal", "okay", "you're right", "good point", "let's do")),
-]
-TRUST_DELTA = {"accepted": 0.1, "dismissed": -0.15, "ignored": -0.05, "partially_acknowledged": 0.03,
-               "deferred": 0.0}
+# Every judged enum and what it moves, in one table: a participant's valence (−1..1) and arousal
+# (0..1) per dialog, and the speaker's trust in a tactic's target per exchange (the pair's trust
+# moves half as much). ±0.3 valence is the reference's per-dialog cap; trust is the reference's.
+DELTAS: dict[str, dict[str, float]] = {
+    "valence": {"much worse": -0.3, "worse": -0.12, "unchanged": 0.0, "better": 0.12, "much better": 0.3},
+    "arousal": {"calmer": -0.15, "unchanged": 0.0, "more stirred": 0.15},
+    "trust": {"accepted": 0.1, "partially_acknowledged": 0.03, "deferred": 0.0, "ignored": -0.05,
+              "dismissed": -0.15},
+}
+# The reference's tactics (its character arc); the aftermath names one per exchange.
+TACTICS = ("data_argument", "emotional_appeal", "authority_claim", "procedural_challenge", "alliance_appeal",
+           "threat_escalation", "humor_deflection", "silence_withdrawal")
+MAX_EXCHANGES = 8
+AROUSAL_REST, AROUSAL_KEEP = 0.3, 0.85  # arousal settles toward .3 after each dialog, then moves as judged
+TURN_ENERGY = 2.0  # energy points a turn of one's own costs, before M14's hour and fatigue
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
     return max(lo, min(hi, x))
 
 
-def _has(text: str, phrases: tuple[str, ...]) -> bool:
-    lowered = f" {text.lower()} "
-    return any(re.search(rf"(?<![a-z]){re.escape(p)}(?![a-z])", lowered) for p in phrases)
-
-
 @cached_schema
+def aftermath_schema(participants: list[str], knowledge: bool = True, exchanges: bool = True) -> type[BaseModel]:
+    """The aftermath call's answer; every speaker, target and feeler is one of the dialog's participants.
+    `knowledge` (M19) adds the items said, `exchanges` (M13) the judged tactics."""
+    who = Literal[tuple(participants)]
+    fields: dict = {"summary": (str, Field(max_length=300, description="What happened, in two sentences"))}
+    if knowledge:
+        item = create_model(
+            "ExtractedItem",
+            content=(str, Field(max_length=160, description="One concrete thing said that a listener now knows")),
+            speaker=(who, ...),
+            category=(Literal[CATEGORIES], ...),
+        )
+        fields["items"] = (list[item], Field(max_length=4))
+    if exchanges:
+        exchange = create_model(
+            "Exchange",
+            speaker=(who, ...),
+            target=(who, Field(description="Whom the tactic was aimed at: never the speaker")),
+            tactic=(Literal[TACTICS], ...),
+            outcome=(Literal[tuple(DELTAS["trust"])], Field(description="How the target took it, by what they "
+                                                                      "said and did next")),
+            reason=(str, Field(max_length=120, description="Why that outcome, briefly")),
+        )
+        fields["exchanges"] = (list[exchange], Field(max_length=MAX_EXCHANGES))
+    feeling = create_model(
+        "Feeling",
+        who=(who, ...),
+        mood=(Literal[tuple(DELTAS["valence"])], Field(description="How the conversation left their mood")),
+        stir=(Literal[tuple(DELTAS["arousal"])], ...),
+        why=(str, Field(max_length=120, description="Why, briefly")),
+    )
+    fields["feelings"] = (list[feeling], Field(max_length=len(participants), description="One per participant"))
+    return create_model("DialogOutcome", **fields)
+
+
 def outcome_schema(participants: list[str]) -> type[BaseModel]:
-    """M19 extraction, with each item's speaker constrained to the dialog's participants."""
-    item = create_model(
-        "ExtractedItem",
-        content=(str, Field(max_length=160, description="One concrete thing said that a listener now knows")),
-        speaker=(Literal[tuple(participants)], ...),
-        category=(Literal[CATEGORIES], ...),
-    )
-    return create_model(
-        "DialogOutcome",
-        summary=(str, Field(max_length=300, description="What happened in the conversation, in two sentences")),
-        items=(list[item], Field(max_length=4)),
-    )
+    """The aftermath schema with everything in it (what an estimate prices)."""
+    return aftermath_schema(participants, True, True)
 
 
 class MemoryItem(BaseModel):
@@ -89,19 +106,42 @@ def rumination_schema(topics: list[str]) -> type[BaseModel]:
     return create_model("Rumination", **fields)
 
 
-async def record_outcome(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
-    """Summarise the dialog and give every listener a `told` event for each item said (M19)."""
+def _lines(sim: Simulation, dialog: Dialog, last: int = 40) -> str:
+    """The transcript, each turn aimed at someone marked with whom (the steering's target)."""
+    def name(eid: str) -> str:
+        return sim.entities[eid].name
+
+    return "\n".join(
+        f"{name(t.speaker)}" + (f" (to {name(t.move_target)})" if t.move_target in dialog.participants
+                                and t.move_target != t.speaker else "") + f": {t.content}"
+        for t in dialog.turns[-last:])
+
+
+async def judge_aftermath(sim: Simulation, tp: Timepoint, dialog: Dialog) -> BaseModel | None:
+    """The one aftermath call: a summary and everyone's feelings, plus what was said (M19) and how each
+    tactic landed (M13) when those are on. None if the call failed (a gap is recorded)."""
+    knowledge, exchanges = "M19" in sim.enabled, "M13" in sim.enabled
     names = ", ".join(f"{p} ({sim.entities[p].name})" for p in dialog.participants)
-    outcome = await sim.attempt("knowledge extraction", sim.gateway.structured("extraction", [
-        {"role": "system", "content": "You summarise conversations and list the concrete facts, decisions and "
-                                      "revelations each speaker gave away. Skip greetings and filler. "
-                                      "Answer in JSON."},
-        {"role": "user", "content": f"Speakers: {names}\nEvent: {tp.event}\n\n{transcript(sim, dialog.turns, 40)}"},
-    ], outcome_schema(dialog.participants), temperature=0.3, frequency_penalty=0.5), tp.id)
-    if outcome is None:
-        return  # no one is told anything from this dialog
-    dialog.summary = outcome.summary
-    said = dict.fromkeys((i.speaker, " ".join(i.content.split())) for i in outcome.items if i.content.strip())
+    asks = ["Summarise the conversation in two sentences."]
+    if knowledge:
+        asks.append("List the concrete facts, decisions and revelations each speaker gave away; skip greetings "
+                    "and filler.")
+    if exchanges:
+        asks.append("List the tactics speakers aimed at one another: who, at whom, which tactic, and how the "
+                    "target took it, judged by what they said and did next (ignored: no answer), with a short "
+                    "reason. Judge what was meant, not polite words.")
+    asks.append("For each participant, say how the conversation left their mood and whether it calmed or "
+                "stirred them, with a short reason.")
+    return await sim.attempt("dialog aftermath", sim.gateway.structured("extraction", [
+        {"role": "system", "content": "You read a conversation and judge what it did. " + " ".join(asks)
+                                      + " Name people by their ids. Answer in JSON."},
+        {"role": "user", "content": f"Speakers: {names}\nEvent: {tp.event}\n\n{_lines(sim, dialog)}"},
+    ], aftermath_schema(dialog.participants, knowledge, exchanges), temperature=0.3, frequency_penalty=0.5), tp.id)
+
+
+def tell(sim: Simulation, tp: Timepoint, dialog: Dialog, said_items: list) -> None:
+    """M19: every listener gets a `told` event for each item said."""
+    said = dict.fromkeys((i.speaker, " ".join(i.content.split())) for i in said_items if i.content.strip())
     items = [KnowledgeItem(content=content, speaker=speaker, listeners=[p for p in dialog.participants if p != speaker])
              for speaker, content in said]
     told = [ExposureEvent(entity_id=listener, event_type="told", information=item.content, source=item.speaker,
@@ -112,8 +152,9 @@ async def record_outcome(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None
         sim.fire("M19", "knowledge_extraction", tp.id)
 
 
-async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity) -> None:
-    """M15 after a dialog: an episodic memory, and what the character keeps turning over."""
+async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity) -> tuple | None:
+    """M15 after a dialog, the calls: an episodic memory, and what the character keeps turning over.
+    None when they failed (a gap): this participant keeps the memory it had."""
     lines = transcript(sim, dialog.turns, 40)
     topics = [t.topic for t in entity.mind.rumination]
     who = f"You are {entity.name}, {entity.title}. {entity.description}"
@@ -128,8 +169,13 @@ async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity
             {"role": "user", "content": f"Your preoccupations: {'; '.join(topics) or 'none'}\n\n{lines}"}],
             rumination_schema(topics), temperature=0.5),
     ), tp.id)
-    if reflection is None:
-        return  # this participant keeps the memory it had
+    return reflection
+
+
+def remember(sim: Simulation, tp: Timepoint, entity: Entity, reflection: tuple) -> None:
+    """M15, the effect: the memory is kept, preoccupations fade or press, and one that comes to press
+    hard is a `concern` exposure. Applied after the calls, in participant order, so a run's records do
+    not depend on which call finished first."""
     note, brooding = reflection
     mind = entity.mind
     memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=LEVELS[m.salience],
@@ -152,63 +198,49 @@ async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity
     sim.fire("M15", "post_dialog", tp.id)
 
 
-def update_emotions(entity: Entity, dialog: Dialog) -> None:
-    """Reference §5.4: keyword valence ±0.02/hit (±0.3), arousal decays to 0.3 then moves (±0.25),
-    energy falls 2 points per own turn."""
-    words = [w for t in dialog.turns for w in _WORDS.findall(t.content.lower())]
-    own = [t for t in dialog.turns if t.speaker == entity.id]
-    tones = [t.emotional_tone for t in own]
-    hits = sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
-    hits += sum(t in ("warm", "hopeful", "confident") for t in tones) - sum(t in _AROUSING_TONES for t in tones)
+def update_emotions(sim: Simulation, tp: Timepoint, entity: Entity, dialog: Dialog,
+                    shift: tuple[str, str] | None) -> None:
+    """Speaking costs energy (`TURN_ENERGY` a turn, ×1.5 at night and more when tired if M14 is on).
+    A judged `shift` (mood, stir) moves valence by its delta, and arousal settles toward .3
+    (0.3 + 0.85·(a − 0.3)) then moves by its delta; None (no judgement) leaves the feelings be."""
+    own = sum(t.speaker == entity.id for t in dialog.turns)
+    factor = circadian.effort_factor(tp.timestamp) if circadian.ID in sim.enabled else 1.0
     c = entity.cognitive
-    valence = c.valence + _clamp(0.02 * hits, -0.3, 0.3)
-    arousal = 0.3 + 0.85 * (c.arousal - 0.3)
-    stirred = sum(t in _AROUSING_TONES for t in tones) - sum(t in _CALM_TONES for t in tones)
-    arousal += _clamp(0.03 * stirred + min(len(own) / 10, 0.08), -0.25, 0.25)
-    entity.cognitive = c.model_copy(update={
-        "valence": round(_clamp(valence, -1.0, 1.0), 4),
-        "arousal": round(_clamp(arousal, 0.0, 1.0), 4),
-        "energy": round(max(0.0, c.energy - 2 * len(own)), 4),
-    })
+    update = {"energy": round(max(0.0, c.energy - TURN_ENERGY * own * factor), 4)}
+    if shift is not None:
+        mood, stir = shift
+        arousal = AROUSAL_REST + AROUSAL_KEEP * (c.arousal - AROUSAL_REST) + DELTAS["arousal"][stir]
+        update |= {"valence": round(_clamp(c.valence + DELTAS["valence"][mood], -1.0, 1.0), 4),
+                   "arousal": round(_clamp(arousal, 0.0, 1.0), 4)}
+    entity.cognitive = c.model_copy(update=update)
 
 
-def classify_tactic(move: str, content: str) -> str:
-    if move == "silence":
-        return "silence_withdrawal"
-    if move == "humor":
-        return "humor_deflection"
-    if move == "alliance_signal":
-        return "alliance_appeal"
-    return next((name for name, words in TACTICS if _has(content, words)), "data_argument")
-
-
-def judge_outcome(reply: str | None) -> str:
-    if reply is None:
-        return "ignored"
-    return next((name for name, words in OUTCOME_WORDS if _has(reply, words)), "partially_acknowledged")
-
-
-def update_arcs(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
-    """M13: each turn aimed at someone is a tactic; the target's next reply (within three turns) is
-    its outcome; outcomes move the speaker's trust ledger and the pair's trust."""
-    turns = dialog.turns
-    for i, turn in enumerate(turns):
-        target = turn.move_target or next((t.speaker for t in turns[i + 1:] if t.speaker != turn.speaker), None)
-        if target is None or target == turn.speaker:
+def update_arcs(sim: Simulation, tp: Timepoint, exchanges: list) -> None:
+    """M13: each judged exchange is an attempt in the speaker's arc, with its reason; its outcome moves
+    the speaker's trust ledger by `DELTAS["trust"]` and the pair's trust by half that. M13 fires
+    only if some trust really moved."""
+    moved = False
+    for x in exchanges:
+        if x.speaker == x.target:
             continue
-        reply = next((t.content for t in turns[i + 1:i + 4] if t.speaker == target), None)
-        outcome = judge_outcome(reply)
-        speaker = sim.entities[turn.speaker]
+        speaker = sim.entities[x.speaker]
+        delta = DELTAS["trust"][x.outcome]
         mind = speaker.mind
         ledger = dict(mind.trust_ledger)
-        ledger[target] = round(_clamp(ledger.get(target, 0.0) + TRUST_DELTA[outcome], -1, 1), 4)
-        attempt = Attempt(timepoint_id=tp.id, tactic=classify_tactic(turn.dialog_move, turn.content),
-                          target=target, outcome=outcome)
+        before = ledger.get(x.target, 0.0)
+        ledger[x.target] = round(_clamp(before + delta, -1, 1), 4)
+        attempt = Attempt(timepoint_id=tp.id, tactic=x.tactic, target=x.target, outcome=x.outcome,
+                          reason=" ".join(x.reason.split()))
         speaker.mind = mind.model_copy(update={"attempts": (mind.attempts + [attempt])[-30:], "trust_ledger": ledger})
-        rel = sim.relationships[tuple(sorted((turn.speaker, target)))]
-        rel.trust = round(_clamp(rel.trust + TRUST_DELTA[outcome] / 2, 0, 1), 4)
-        rel.interactions += 1
-    sim.fire("M13", "trust", tp.id)
+        moved = moved or ledger[x.target] != before
+        rel = sim.relationships.get(tuple(sorted((x.speaker, x.target))))
+        if rel is not None:
+            trust = rel.trust
+            rel.trust = round(_clamp(trust + delta / 2, 0, 1), 4)
+            rel.interactions += 1
+            moved = moved or rel.trust != trust
+    if moved:
+        sim.fire("M13", "trust", tp.id)
 
 
 def update_unspoken(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
@@ -230,10 +262,22 @@ def update_unspoken(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
 
 
 async def after_dialog(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
-    """Extraction and every participant's reflection run concurrently; then the state updates."""
-    await gather_all(record_outcome(sim, tp, dialog),
-                     *(reflect(sim, tp, dialog, sim.entities[p]) for p in dialog.participants))
+    """The aftermath call and, with M15, every participant's reflection run concurrently; then the
+    state moves as judged."""
+    reflecting = dialog.participants if "M15" in sim.enabled else []
+    judged, *reflections = await gather_all(judge_aftermath(sim, tp, dialog),
+                                            *(reflect(sim, tp, dialog, sim.entities[p]) for p in reflecting))
+    for pid, reflection in zip(reflecting, reflections):
+        if reflection is not None:
+            remember(sim, tp, sim.entities[pid], reflection)
+    if judged is not None:
+        dialog.summary = judged.summary
+        if "M19" in sim.enabled:
+            tell(sim, tp, dialog, judged.items)
+    feelings = {f.who: (f.mood, f.stir) for f in reversed(judged.feelings)} if judged is not None else {}
     for pid in dialog.participants:
-        update_emotions(sim.entities[pid], dialog)
-    update_arcs(sim, tp, dialog)
+        shift = feelings.get(pid, ("unchanged", "unchanged")) if judged is not None else None
+        update_emotions(sim, tp, sim.entities[pid], dialog, shift)
+    if judged is not None and "M13" in sim.enabled:
+        update_arcs(sim, tp, judged.exchanges)
     update_unspoken(sim, tp, dialog)

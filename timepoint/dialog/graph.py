@@ -2,12 +2,15 @@
 
 Steering picks who speaks and how (one of eight moves), shifts the mood, can hold a speaker back
 and ends the dialog; each character writes exactly one turn through its own model call, with its
-own persona parameters; the gate rejects a repeated or hedged turn once, and at the end scores the
-dialog with the surface heuristics and a semantic check.
+own persona parameters; the gate resamples a degenerate turn (a bare speaker label, a stage
+direction, its own direction read back, a copied span of its prompt, a repeat — `quality.degenerate`)
+once and drops it as a gap if it is degenerate again, rewrites a hedged or stilted turn once, and at
+the end scores the dialog with the surface heuristics, what the gate caught and a semantic check.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Annotated, Literal, TypedDict
@@ -18,10 +21,10 @@ from pydantic import BaseModel, Field, create_model
 from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint, Turn
-from .context import fourth_wall, knowledge_at, withheld
+from .context import CHARS_PER_TOKEN, Part, fit, fourth_wall, knowledge_at, withheld
 from .persona import persona_params
-from .prompts import mood_words, transcript
-from .quality import opens_with_hedge, surface_quality, voice_distinctiveness
+from .prompts import HISTORY_SHOWN, mood_words, transcript
+from .quality import degenerate, opens_with_hedge, surface_quality, voice_distinctiveness
 from .structure import Structure, fallback_speaker, plan_structure
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ MOVE_INSTRUCTIONS = {
 LEVELS = {"poor": 0.2, "fair": 0.45, "good": 0.7, "excellent": 0.9}
 AI_PATTERNS = ("hedging", "consensus_drift", "therapy_speak", "repetition", "exposition_dump", "generic_phrasing",
                "rhetorical_triplets")
+MAX_DROPS = 3  # degenerate turns dropped in one dialog before it ends with the turns it has
 DISCIPLINE = ("Voice discipline: plain verbs; no inflated words; no chains of -ing phrases; at most one hedge; "
               "no filler; no lists of three; never narrate or describe actions; no name prefix.")
 
@@ -94,10 +98,17 @@ class DialogState(TypedDict):
     impulses: list[tuple[str, str]]
     produced: bool
     retry: bool
-    retried: bool
+    retried: bool          # this step's one rewrite of a hedged or stilted turn is used
+    resampled: bool        # this step's one resample of a degenerate turn is used
     hint: str | None
     ended: bool
     quality: dict
+    prompt: list[dict]     # the messages the newest turn was written from, for the gate
+    attempts: int          # lines the characters wrote in this dialog, kept or not
+    caught: list[str]      # why each degenerate line was caught (`quality.degenerate` reasons)
+    dropped: int           # turns dropped as gaps after a degenerate resample
+    notice: str | None     # after a drop, until a turn is kept: said in the direction, so the next
+                           # request is not the one that was just dropped, answered again
 
 
 def spoken_line(text: str, names: list[str]) -> str:
@@ -114,15 +125,39 @@ def spoken_line(text: str, names: list[str]) -> str:
     return " ".join(text.split())
 
 
-def _normal(text: str) -> str:
-    return re.sub(r"[^a-z0-9 ]", "", text.lower()).strip()
+def _degenerate_turn(turns: list[Turn], prompt: list[dict], names: list[str]) -> str | None:
+    """Why the newest turn is no spoken line at all (`quality.degenerate`), if it is not."""
+    return degenerate(turns[-1].content, prompt, [t.content for t in turns[:-1]], names)
 
 
-def _turn_problem(turns: list[Turn]) -> str | None:
-    """Why the newest turn should be written again, if it should."""
+def _what_was_wrong(reason: str) -> str:
+    """A reason's description without its quoted span: in the direction it would be there to read back."""
+    kind, _, detail = reason.partition(": ")
+    return re.sub(r'\s*\(".*"\)$', "", detail) or kind
+
+
+def resample_hint(reason: str) -> str:
+    """The direction's addition when a degenerate line is asked for again; it also makes the second
+    request differ from the first, so a cache cannot hand the same line back."""
+    return (f"Your last attempt was rejected: it {_what_was_wrong(reason)}. "
+            "Write one new spoken line, in your own words.")
+
+
+def drop_notice(dropped: int, reason: str) -> str:
+    """The direction's addition after a drop; the count keeps every later request new."""
+    return (f"{dropped} line{'s' if dropped > 1 else ''} written here so far had to be dropped; the last "
+            f"{_what_was_wrong(reason)}. Speak in your own words.")
+
+
+def _turn_problem(turns: list[Turn], prompt: list[dict] = (), names: list[str] = ()) -> str | None:
+    """Why the newest turn should be written again, if it should: it is degenerate (a repeat of an
+    earlier line, a bare label, ...), or it is the second to open with a hedge."""
+    reason = _degenerate_turn(turns, list(prompt), list(names))
+    return resample_hint(reason) if reason else _hedged(turns)
+
+
+def _hedged(turns: list[Turn]) -> str | None:
     last, earlier = turns[-1], turns[:-1]
-    if any(_normal(t.content) == _normal(last.content) for t in earlier):
-        return "That line repeats something already said. Say something new."
     if opens_with_hedge(last.content) and any(opens_with_hedge(t.content) for t in earlier):
         return "Do not open with a hedge or a pleasantry. Start with your point."
     return None
@@ -134,6 +169,7 @@ class DialogEngine:
     def __init__(self, sim: Simulation, tp: Timepoint, participants: list[str]):
         self.sim, self.tp, self.participants = sim, tp, participants
         self.names = {p: sim.entities[p].name for p in participants}
+        self.labels = [w for p in participants for w in (sim.entities[p].name, sim.entities[p].title) if w]
         self.structure: Structure = plan_structure([sim.entities[p] for p in participants], sim.config.dialog)
         self.knowledge = knowledge_at(sim, tp, participants)  # fixed for the dialog: told events come after
         graph = StateGraph(DialogState)
@@ -154,14 +190,16 @@ class DialogEngine:
 
     @property
     def recursion_limit(self) -> int:
-        """Per step at most steering, character, gate, and one retry of character and gate."""
-        return 5 * self.step_limit + 5
+        """Per step at most steering and three rounds of character and gate (the line, one rewrite of a
+        hedged or stilted line, one resample of a degenerate line); then the final gate."""
+        return 7 * self.step_limit + 5
 
     async def run(self) -> Dialog:
         start: DialogState = {"turns": [], "steps": 0, "mood": "neutral", "speaker": None,
                               "move": "direct_statement", "target": None, "barred": [], "impulses": [],
-                              "produced": False, "retry": False, "retried": False, "hint": None,
-                              "ended": False, "quality": {}}
+                              "produced": False, "retry": False, "retried": False, "resampled": False,
+                              "hint": None, "ended": False, "quality": {}, "prompt": [], "attempts": 0,
+                              "caught": [], "dropped": 0, "notice": None}
         final = await self.graph.ainvoke(start, {"recursion_limit": self.recursion_limit})
         q = final["quality"]
         dialog = Dialog(id=f"dialog_{self.tp.id}", timepoint_id=self.tp.id, participants=self.participants,
@@ -205,7 +243,8 @@ class DialogEngine:
         held_back = [p for p in decision.suppress_speaker if p != speaker]
         return {"speaker": speaker, "move": move, "target": target, "mood": mood,
                 "barred": held_back + ([speaker] if move == "silence" else []), "impulses": impulses,
-                "steps": state["steps"] + 1, "hint": None, "retried": False, "produced": False}
+                "steps": state["steps"] + 1, "hint": None, "retried": False, "resampled": False,
+                "produced": False}
 
     async def character(self, state: DialogState) -> dict:
         speaker = self.sim.entities[state["speaker"]]
@@ -227,22 +266,43 @@ class DialogEngine:
         turn = Turn(index=len(turns), speaker=speaker.id, content=line, emotional_tone=draft.emotional_tone,
                     knowledge_references=draft.knowledge_references, dialog_move=state["move"],
                     move_target=state["target"], params=params.as_dict())
-        return {"turns": turns + [turn], "produced": True, "retry": False}
+        return {"turns": turns + [turn], "produced": True, "retry": False, "prompt": messages}
 
     async def quality_gate(self, state: DialogState) -> dict:
+        """A degenerate line is asked for again with a hint saying what was wrong; degenerate again, it
+        is dropped and recorded as a gap, and steering goes on (the dialog ends after MAX_DROPS drops).
+        A hedged or stilted line is rewritten once, then let through."""
         turns = state["turns"]
         if state["ended"]:
-            return {"quality": await self._final_quality(turns)}
-        produced = state["produced"]
-        problem = _turn_problem(turns) if produced else None
+            return {"quality": await self._final_quality(turns, state["attempts"], state["caught"],
+                                                         state["dropped"])}
+        if not state["produced"]:
+            return {"retry": False}
+        attempts = state["attempts"] + 1
+        reason = _degenerate_turn(turns, state["prompt"], self.labels)
+        if reason:
+            last, kept, caught = turns[-1], turns[:-1], state["caught"] + [reason]
+            log.info("Degenerate dialog turn %d (%s): %s", len(turns), last.speaker, reason)
+            if not state["resampled"]:
+                return {"turns": kept, "retry": True, "resampled": True, "hint": resample_hint(reason),
+                        "produced": False, "attempts": attempts, "caught": caught}
+            self.sim.gap(f"dialog turn {len(turns)} ({last.speaker})", f"degenerate: {reason}", self.tp.id)
+            dropped = state["dropped"] + 1
+            update = {"turns": kept, "retry": False, "produced": False, "attempts": attempts, "caught": caught,
+                      "dropped": dropped, "notice": drop_notice(dropped, reason)}
+            if dropped >= MAX_DROPS:
+                update |= {"ended": True, "quality": await self._final_quality(kept, attempts, caught, dropped)}
+            return update
+        problem = _hedged(turns)
         every = self.sim.config.dialog.quality_every
-        if produced and not problem and every and len(turns) % every == 0:
+        if not problem and every and len(turns) % every == 0:
             window = surface_quality(turns[-every:])
             if not window.passed:
                 problem = f"The conversation is getting stilted ({', '.join(window.failed)}). Break the pattern."
         if problem and not state["retried"]:
-            return {"turns": turns[:-1], "retry": True, "retried": True, "hint": problem, "produced": False}
-        return {"retry": False}
+            return {"turns": turns[:-1], "retry": True, "retried": True, "hint": problem, "produced": False,
+                    "attempts": attempts}
+        return {"retry": False, "attempts": attempts, "notice": None}
 
     def route(self, state: DialogState) -> str:
         if state["ended"]:
@@ -282,34 +342,71 @@ class DialogEngine:
 
     def _character_messages(self, state: DialogState, wall) -> list[dict]:
         """Direction goes in the system message; the user message is only the conversation and the ask,
-        which keeps models from reading the direction back as dialog."""
+        which keeps models from reading the direction back as dialog.
+
+        Under the dialog model's prompt budget (a small model) the context is cut to fit, by priority;
+        the ask is the bare last line (a question to answer is a question a small model repeats); and the
+        character's voice is shown, not described: one of its speech examples stands as its own earlier
+        answer, which is what lets a 135M model write a line in character rather than copy its prompt."""
         speaker, turns = self.sim.entities[state["speaker"]], state["turns"]
+        budget = self.sim.gateway.card("dialog").prompt_budget
+        chars = None if budget is None else CHARS_PER_TOKEN * budget
         target = self.names.get(state["target"] or "", "")
         instruction = MOVE_INSTRUCTIONS.get(state["move"], "Say what you think.").format(
             to=f" to {target}" if target else "", from_=f" {target}" if target else "",
             of=f" {target}" if target else "", over=f" over {target}" if target else "")
         direction = (f"Direction for your next line (do not repeat it): the mood is {state['mood']}; this is "
                      f"turn {len(turns) + 1} of about {self.structure.max_turns}. {instruction}"
-                     + (f" {state['hint']}" if state["hint"] else ""))
+                     + "".join(f" {extra}" for extra in (state.get("notice"), state["hint"]) if extra))
         if not turns:
-            ask = f"You speak first. What do you, {speaker.name}, say?"
+            ask = [Part(f"(now) {self.tp.event}" if chars else f"You speak first. What do you, {speaker.name}, say?")]
         else:
-            earlier = transcript(self.sim, turns[:-1])
+            earlier = turns[:-1][-HISTORY_SHOWN:]
             last = turns[-1]
-            ask = (f"Conversation so far:\n{earlier}\n\n" if earlier else "") + \
-                f'{self.names[last.speaker]} says: "{last.content}"\nWhat do you, {speaker.name}, say next?'
-        system = f"{wall.front}\n\n{wall.back}\n\n{DISCIPLINE}\n\n{direction}\n" \
-            "Answer in JSON with content, emotional_tone and knowledge_references."
-        return [{"role": "system", "content": system}, {"role": "user", "content": ask}]
+            said = f'{self.names[last.speaker]} says: "{last.content}"'
+            ask = [Part("Conversation so far:" if earlier else "", cut=5 + len(earlier)),
+                   *(Part(f"{self.names[t.speaker]}: {t.content}", cut=5 + len(earlier) - age, glue="\n")
+                     for age, t in enumerate(earlier)),
+                   Part(said if chars else f"{said}\nWhat do you, {speaker.name}, say next?")]
+        user = fit(ask, chars)
+        primer = self._primer(speaker, len(turns)) if chars else []
+        system = fit([*wall.front_parts, Part(wall.back, cut=7), Part(DISCIPLINE, cut=6),
+                      Part(f"{direction}\nAnswer in JSON with content, emotional_tone and knowledge_references.")],
+                     None if chars is None else chars - len(user) - sum(len(m["content"]) for m in primer))
+        return [{"role": "system", "content": system}, *primer, {"role": "user", "content": user}]
 
-    async def _final_quality(self, turns: list[Turn]) -> dict:
+    def _primer(self, speaker, turn: int) -> list[dict]:
+        """An earlier exchange in which the character answered with one of its speech examples (a
+        different one each turn), in the answer's own JSON shape; none without examples."""
+        if not speaker.speech_examples:
+            return []
+        other = next((self.names[p] for p in self.participants if p != speaker.id), "Someone")
+        example = speaker.speech_examples[turn % len(speaker.speech_examples)]
+        return [{"role": "user", "content": f'(earlier) {other} says: "What do you make of this?"'},
+                {"role": "assistant", "content": json.dumps({"content": example, "emotional_tone": "neutral",
+                                                             "knowledge_references": []})}]
+
+    async def _final_quality(self, turns: list[Turn], attempts: int = 0, caught: list[str] = (),
+                             dropped: int = 0) -> dict:
+        """The surface score scaled by the share of clean attempts (lines written that were not
+        degenerate: 1 − caught / attempts), passed at 0.6 like the surface checks; the checks add
+        `degenerate_caught` (lines caught, resampled or dropped), `degenerate_dropped` (turns dropped as
+        gaps) and `degenerate_reasons` (caught lines by kind). A passing dialog then gets the judge's check."""
         if not turns:
             return {}
         surface = surface_quality(turns)
-        result = {"score": surface.score, "passed": surface.passed, "checks": surface.checks,
+        clean = 1 - len(caught) / attempts if attempts else 1.0
+        score = round(surface.score * clean, 4)
+        kinds: dict[str, int] = {}
+        for reason in caught:
+            kind = reason.partition(":")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        result = {"score": score, "passed": score >= 0.6,
+                  "checks": {**surface.checks, "degenerate_caught": len(caught), "degenerate_dropped": dropped,
+                             "degenerate_reasons": kinds},
                   "voice": voice_distinctiveness(turns)}
         check = None
-        if surface.passed and self.sim.config.dialog.semantic_check:
+        if result["passed"] and self.sim.config.dialog.semantic_check:
             check = await self.sim.attempt("dialog semantic check", self.sim.gateway.structured("judge", [
                 {"role": "system", "content": "You judge a dialog written for a fine-tuning dataset. Rate each "
                                               "dimension and flag machine-like patterns. Answer in JSON."},

@@ -10,6 +10,7 @@ import itertools
 import re
 import statistics
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from ..world import Turn
 
@@ -101,3 +102,86 @@ def voice_distinctiveness(turns: list[Turn]) -> float:
     parts = [1 - hedged, min(1.0, spread / 8), statistics.fmean(distances) if distances else 0.0,
              min(1.0, _cv(list(counts.values())) / 0.3)]
     return round(statistics.fmean(parts), 4)
+
+
+# -- degenerate turns ---------------------------------------------------------------------
+#
+# A degenerate turn is not speech at all, and never becomes a training record: the gate resamples it
+# once and then drops it as a gap. Each judgement compares the line with what it is given — the
+# participants' names and titles, the prompt it was written from, the lines before it — not with a
+# list of bad phrases.
+
+SPEECH_VERBS = frozenset(("say", "says", "said", "asks", "asked", "replies", "replied", "speaks"))
+COPY_RUN = 8            # a span of this many consecutive prompt words is a copy, whatever the line's length
+COPY_SHARE = (6, 0.75)  # ... as is a shorter run of at least 6 words that makes up 3/4 of the line
+ECHO_CLAUSE = 0.75      # a run covering this share of a direction clause (≥ 3 words), or a line this
+                        # similar to one, echoes the direction
+REPEAT_SIMILARITY = 0.9
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*")
+_BRACKETED = re.compile(r"\*[^*]*\*|\([^)]*\)|\[[^\]]*\]")
+_CLAUSE = re.compile(r"[.;:()!?\n]+(?:\s|$)|[;:()!?\n]")
+
+
+def _tokens(text: str) -> list[str]:
+    """Normalised words: lower case, apostrophes inside words dropped ("lab's" → "labs"), split at
+    anything but letters and digits; decimals stay whole ("0.06")."""
+    text = re.sub(r"(?<=\w)['’](?=\w)", "", text.lower())
+    return _TOKEN.findall(text)
+
+
+def _longest_run(line: list[str], other: list[str]) -> tuple[int, int]:
+    """Length and start (in `line`) of the longest run of consecutive words `line` shares with `other`."""
+    if not line or not other:
+        return 0, 0
+    match = SequenceMatcher(None, line, other, autojunk=False).find_longest_match(0, len(line), 0, len(other))
+    return match.size, match.a
+
+
+def _direction(prompt_messages: list[dict]) -> str:
+    """The instructions a line must not read back: the closing paragraph of the system message, where
+    the engine writes its direction (mood, turn count, move, hint)."""
+    system = "\n\n".join(m["content"] for m in prompt_messages if m.get("role") == "system")
+    return system.strip().rsplit("\n\n", 1)[-1]
+
+
+def degenerate(line: str, prompt_messages: list[dict], earlier_turns: list[str], names: list[str]) -> str | None:
+    """Why `line` is not a usable spoken turn ("kind: detail"), or None. In order:
+
+    - ``stage_direction``: the whole line is *asterisked*, (parenthesised) or [bracketed] segments;
+    - ``label``: nothing is said once punctuation, braces, quotes, speech verbs ("says") and the words
+      of the participants' `names` (names and titles) are stripped ("Dale Kowalski says:", "{{Dale}}");
+    - ``repeat``: the line equals an earlier line, anyone's, or is ≥ 0.9 similar to one (normalised);
+    - ``instruction_echo``: the line reads back its direction (the system message's closing paragraph):
+      it holds a run covering ≥ 3/4 of a direction clause of ≥ 3 words ("this is turn 4 of about 10",
+      "the mood is"), or is itself ≥ 0.75 similar to a clause ("The Mood: Neutral"); the words of the
+      names are left out of both, so addressing someone the direction names is not an echo;
+    - ``prompt_copy``: the line shares a run of ≥ 8 consecutive words with a prompt message (system or
+      user), or a run of ≥ 6 that makes up ≥ 3/4 of the line (a description or knowledge item read out).
+    """
+    words = _tokens(line)
+    if _BRACKETED.search(line) and not _tokens(_BRACKETED.sub(" ", line)):
+        return "stage_direction: is a stage direction, not speech"
+    named = {w for name in names for w in _tokens(name or "")}
+    if not [w for w in words if w not in named and w not in SPEECH_VERBS]:
+        return "label: is only a speaker label, nothing said" if words else "label: says nothing"
+    joined = " ".join(words)
+    for before in earlier_turns:
+        other = " ".join(_tokens(before))
+        if other and (other == joined
+                      or SequenceMatcher(None, joined, other, autojunk=False).ratio() >= REPEAT_SIMILARITY):
+            return "repeat: repeats an earlier line"
+    spoken = [w for w in words if w not in named]
+    for clause in _CLAUSE.split(_direction(prompt_messages)):
+        said = [w for w in _tokens(clause) if w not in named]
+        if len(said) < 3:
+            continue
+        size, start = _longest_run(spoken, said)
+        similar = SequenceMatcher(None, spoken, said, autojunk=False).ratio()
+        if size >= max(3, ECHO_CLAUSE * len(said)) or similar >= ECHO_CLAUSE:
+            echoed = " ".join(spoken[start:start + size]) if size >= 3 else " ".join(said)
+            return f'instruction_echo: reads back its direction ("{echoed}")'
+    for message in prompt_messages:
+        size, start = _longest_run(words, _tokens(message["content"]))
+        if size >= COPY_RUN or (size >= COPY_SHARE[0] and size >= COPY_SHARE[1] * len(words)):
+            return f'prompt_copy: copies {size} words of its prompt ("{" ".join(words[start:start + size])}")'
+    return None

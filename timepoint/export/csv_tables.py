@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..history import RunHistory
 from ..store import RunStore
 from .lines import compressed, open_text
 
@@ -14,23 +15,19 @@ TABLES = ("entities", "timepoints", "dialogs", "turns", "exposure_events", "rela
           "timelines", "llm_calls")
 
 
-def _columns(store: RunStore, table: str) -> list[str]:
-    """From the schema rather than the rows, so an empty table still gets its header."""
-    return [col[0] for col in store.db.execute(f"SELECT * FROM {table} LIMIT 0").description]
-
-
-def _write(store: RunStore, table: str, path: Path) -> None:
+def _write(h: RunHistory, table: str, path: Path) -> None:
+    """The header from the schema rather than the rows, so an empty table still gets one."""
     with open_text(path, "w") as f:
-        writer = csv.DictWriter(f, fieldnames=_columns(store, table))
+        writer = csv.DictWriter(f, fieldnames=h.columns(table))
         writer.writeheader()
-        writer.writerows(store.rows(table))
+        writer.writerows(h.table(table))
 
 
 def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Path]:
     target = out_dir / "csv"
     target.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, h = [], RunHistory(store)
     for table in TABLES:
         paths.append(compressed(target / f"{table}.csv", compression))
-        _write(store, table, paths[-1])
+        _write(h, table, paths[-1])
     return paths

@@ -10,11 +10,10 @@ heading, and so on). Everything is read from the run store.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 
+from ..history import RunHistory, TimepointRecord, TurnRecord
 from ..store import RunStore
-from .view import RunView
 
 # Lines Fountain reads as scene headings whatever their case (unless forced to action with '!').
 HEADING_RE = re.compile(r"^(INT|EXT|EST|INT\.?/EXT|I/E)[ .]", re.IGNORECASE)
@@ -55,94 +54,93 @@ def _cue(name: str) -> str:
     return cue if re.fullmatch(r"[A-Z]+( [A-Z]+)*", cue) else "@" + cue
 
 
-def _name(v: RunView, entity_id: str) -> str:
-    ent = v.entities.get(entity_id)
-    return (ent["name"] if ent else None) or entity_id
+def _name(h: RunHistory, entity_id: str) -> str:
+    return h.name(entity_id)
 
 
-def _title_page(v: RunView) -> list[str]:
-    run = v.run
+def _title_page(h: RunHistory) -> list[str]:
+    run = h.run
     return [
-        f"Title: {_inline(run['title'] or run['template'])}",
+        f"Title: {_inline(run.title or run.template)}",
         "Credit: Simulated by",
         "Author: Timepoint",
-        f"Draft date: {(run['created_at'] or '')[:10]}",
+        f"Draft date: {(run.created_at or '')[:10]}",
         "Notes:",
-        f"    Run {_inline(run['run_id'])}",
-        f"    Template {_inline(run['template'])}, mode {_inline(run['mode'])}, model {_inline(run['model'])}",
+        f"    Run {_inline(run.id)}",
+        f"    Template {_inline(run.template)}, mode {_inline(run.mode)}, model {_inline(run.model)}",
     ]
 
 
-def _location(v: RunView) -> str:
-    return " ".join((v.run["location"] or v.run["title"] or v.run["template"] or "").split())
+def _location(h: RunHistory) -> str:
+    return " ".join((h.run.location or h.run.title or h.run.template or "").split())
 
 
-def _heading(v: RunView, tp: dict, number: int) -> str:
+def _heading(h: RunHistory, tp: TimepointRecord, number: int) -> str:
     """`INT. <PLACE> - DAY #n#`, the place being the location's first clause (the first scene
     describes the rest); a location that already reads as a heading is kept as written."""
-    place = _inline(_location(v).split(",")[0]).upper()
-    hour = datetime.fromisoformat(tp["timestamp"]).hour
+    place = _inline(_location(h).split(",")[0]).upper()
+    hour = tp.time.hour
     heading = f"{place if HEADING_RE.match(place) else 'INT. ' + place} - {'DAY' if 6 <= hour < 18 else 'NIGHT'}"
     return f"{heading} #{number}#"
 
 
-def _when(tp: dict) -> str:
-    t = datetime.fromisoformat(tp["timestamp"])
+def _when(tp: TimepointRecord) -> str:
+    t = tp.time
     return f"{t:%A, %B} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M} {'AM' if t.hour < 12 else 'PM'}."
 
 
-def _introduction(v: RunView, entity_id: str) -> str:
+def _introduction(h: RunHistory, entity_id: str) -> str:
     """NAME IN CAPS, title, and the first sentence of the description: how scripts introduce a character."""
-    ent = v.entities.get(entity_id) or {}
-    intro = _name(v, entity_id).upper()
-    if ent.get("title"):
-        intro += ", " + ent["title"].rstrip(".")
-    description = " ".join((ent.get("description") or "").split())
+    ent = h.entities.get(entity_id)
+    intro = _name(h, entity_id).upper()
+    if ent and ent.title:
+        intro += ", " + ent.title.rstrip(".")
+    description = " ".join((ent.description if ent else "").split())
     first_sentence = re.split(r"(?<=[.!?])\s", description, maxsplit=1)[0]
     return f"{intro}. {first_sentence}".strip()
 
 
-def _parenthetical(v: RunView, turn: dict) -> str | None:
+def _parenthetical(h: RunHistory, turn: TurnRecord) -> str | None:
     """Tone, move and addressee, when they say more than 'neutral, plain statement'."""
-    tone, move, target = turn["emotional_tone"], turn["dialog_move"], turn["move_target"]
+    tone, move, target = turn.emotional_tone, turn.move, turn.move_target
     parts = [
         tone.lower() if tone and tone != "neutral" else None,
         MOVE_DIRECTIONS.get(move, move.replace("_", " ").lower()) if move else None,
-        f"to {_name(v, target)}" if target else None,
+        f"to {_name(h, target)}" if target else None,
     ]
     words = ", ".join(p for p in parts if p)
     return f"({_inline(words)})" if words else None
 
 
-def _dialog_block(v: RunView, turn: dict) -> list[str]:
-    paren = _parenthetical(v, turn)
-    return [_cue(_name(v, turn["speaker"])), *([paren] if paren else []), _inline(turn["content"]) or "..."]
+def _dialog_block(h: RunHistory, turn: TurnRecord) -> list[str]:
+    paren = _parenthetical(h, turn)
+    return [_cue(_name(h, turn.speaker)), *([paren] if paren else []), _inline(turn.content) or "..."]
 
 
-def _scene(v: RunView, tp: dict, number: int, introduced: set[str]) -> list[list[str]]:
+def _scene(h: RunHistory, tp: TimepointRecord, number: int, introduced: set[str]) -> list[list[str]]:
     """The paragraphs of one timepoint; marks the characters it introduces."""
-    dialog = v.dialogs.get(tp["timepoint_id"])
-    turns = v.turns.get(dialog["dialog_id"], []) if dialog else []
-    cast = list(dict.fromkeys([*tp["entities_present"], *(t["speaker"] for t in turns)]))
+    dialog = h.dialogs.get(tp.id)
+    turns = dialog.turns if dialog else []
+    cast = list(dict.fromkeys([*tp.present, *(t.speaker for t in turns)]))
     new = [e for e in cast if e not in introduced]
     introduced.update(new)
-    paragraphs = [[_heading(v, tp, number)], [_action(_when(tp))]]
-    if number == 1 and "," in _location(v):
-        paragraphs.append([_action(_location(v).rstrip(".") + ".")])
-    paragraphs += [[_action(_introduction(v, e))] for e in new]
-    paragraphs.append([_action(tp["event"])])
-    paragraphs += [_dialog_block(v, t) for t in turns]
-    if dialog and dialog["summary"]:
-        paragraphs.append([_action(dialog["summary"])])
+    paragraphs = [[_heading(h, tp, number)], [_action(_when(tp))]]
+    if number == 1 and "," in _location(h):
+        paragraphs.append([_action(_location(h).rstrip(".") + ".")])
+    paragraphs += [[_action(_introduction(h, e))] for e in new]
+    paragraphs.append([_action(tp.event)])
+    paragraphs += [_dialog_block(h, t) for t in turns]
+    if dialog and dialog.summary:
+        paragraphs.append([_action(dialog.summary)])
     return paragraphs
 
 
-def screenplay(store: RunStore) -> str:
-    v = RunView(store)
-    paragraphs, introduced = [_title_page(v)], set()
-    for number, tp in enumerate(v.timepoints, start=1):
-        paragraphs += _scene(v, tp, number, introduced)
-        paragraphs.append(["CUT TO:"] if number < len(v.timepoints) else ["> FADE OUT."])
+def screenplay(source: RunStore | RunHistory) -> str:
+    h = RunHistory.of(source)
+    paragraphs, introduced = [_title_page(h)], set()
+    for number, tp in enumerate(h.timepoints, start=1):
+        paragraphs += _scene(h, tp, number, introduced)
+        paragraphs.append(["CUT TO:"] if number < len(h.timepoints) else ["> FADE OUT."])
     return "\n\n".join("\n".join(p) for p in paragraphs) + "\n"
 
 

@@ -7,13 +7,12 @@ read from the run store, so any past run can be reported again.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from ..history import DialogRecord, KnownItem, RunHistory, TimepointRecord
 from ..mechanisms import MECHANISMS
 from ..store import RunStore
-from .view import RunView
 
 SAMPLE_DIALOGS = 3
 EXAMPLES_PER_ENTITY = 3
@@ -33,9 +32,8 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows])
 
 
-def _name(v: RunView, entity_id: str) -> str:
-    ent = v.entities.get(entity_id)
-    return (ent["name"] if ent else None) or entity_id
+def _name(h: RunHistory, entity_id: str) -> str:
+    return h.name(entity_id)
 
 
 def _when(timestamp: str | None) -> str:
@@ -47,142 +45,139 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def _header(v: RunView) -> str:
-    run = v.run
-    return f"# {_text(run['title'] or run['template'])}\n\n{_text(run['premise'])}"
+def _header(h: RunHistory) -> str:
+    run = h.run
+    return f"# {_text(run.title or run.template)}\n\n{_text(run.premise)}"
 
 
-def _facts(v: RunView) -> str:
-    run = v.run
-    safe = "training-safe" if run["training_safe"] else "not training-safe"
-    status = run["status"] + (f" ({_text(run['error'])})" if run["error"] else "")
-    duration = f"{run['duration_s']:.1f} s" if run["duration_s"] is not None else "—"
-    estimate = f" (estimated ${run['est_cost_usd']:.4f})" if run["est_cost_usd"] is not None else ""
+def _facts(h: RunHistory) -> str:
+    run = h.run
+    safe = "training-safe" if run.training_safe else "not training-safe"
+    status = (run.status or "—") + (f" ({_text(run.error)})" if run.error else "")
+    duration = f"{run.duration_s:.1f} s" if run.duration_s is not None else "—"
+    estimate = f" (estimated ${run.est_cost_usd:.4f})" if run.est_cost_usd is not None else ""
     facts = [
-        ("Run", f"`{run['run_id']}`"), ("Template", run["template"]), ("Mode", run["mode"]),
-        ("Model", f"{run['model']}, licence {run['model_license'] or 'unknown'}, {safe}"),
-        ("Seed", run["seed"]), ("Location", _text(run["location"])), ("Status", status),
-        ("Started", _when(run["created_at"])), ("Finished", _when(run["finished_at"])), ("Duration", duration),
-        ("Model calls", f"{run['llm_calls']} ({run['cached_calls']} cached)"),
-        ("Tokens", f"{run['tokens_in']:,} in, {run['tokens_out']:,} out"),
-        ("Cost", f"${run['cost_usd']:.4f}{estimate}"),
+        ("Run", f"`{run.id}`"), ("Template", run.template), ("Mode", run.mode),
+        ("Model", f"{run.model}, licence {run.model_license or 'unknown'}, {safe}"),
+        ("Seed", run.seed), ("Location", _text(run.location)), ("Status", status),
+        ("Started", _when(run.created_at)), ("Finished", _when(run.finished_at)), ("Duration", duration),
+        ("Model calls", f"{run.llm_calls} ({run.cached_calls} cached)"),
+        ("Tokens", f"{run.tokens_in:,} in, {run.tokens_out:,} out"),
+        ("Cost", f"${run.cost_usd:.4f}{estimate}"),
     ]
     return "## Run\n\n" + "\n".join(f"- **{label}:** {value}" for label, value in facts)
 
 
-def _cast(v: RunView) -> str:
-    """Final states: the entities table holds each entity as it ended the run."""
-    known = Counter(e["entity_id"] for e in v.exposures)
+def _cast(h: RunHistory) -> str:
+    """Final states: each entity as it ended the run."""
+    known = Counter(e.entity_id for e in h.exposures)
     rows = []
-    for entity_id, ent in v.entities.items():
-        cog = json.loads(ent["cognitive"] or "{}")
-        rows.append([ent["name"], ent["title"], ent["role"], ", ".join(json.loads(ent["traits"] or "[]")),
-                     f"{cog.get('valence', 0):+.2f}", f"{cog.get('arousal', 0):.2f}", f"{cog.get('energy', 0):.0f}",
-                     known[entity_id]])
+    for entity_id, ent in h.entities.items():
+        cog = ent.cognitive
+        rows.append([ent.name, ent.title, ent.role, ", ".join(ent.traits), f"{cog.valence:+.2f}",
+                     f"{cog.arousal:.2f}", f"{cog.energy:.0f}", known[entity_id]])
     header = ["Name", "Title", "Role", "Traits", "Valence", "Arousal", "Energy", "Knows"]
     return "## Cast\n\nFinal state of each entity; *Knows* counts its knowledge items.\n\n" + _table(header, rows)
 
 
-def _timeline(v: RunView) -> str:
+def _timeline(h: RunHistory) -> str:
     parts = ["## Timeline"]
-    for n, tp in enumerate(v.timepoints, start=1):
-        present = ", ".join(_name(v, e) for e in tp["entities_present"]) or "nobody"
-        cause = _text(tp["causal_link"])
-        if tp["causal_parent"]:
-            cause += f" (follows `{tp['causal_parent']}`)"
-        parts.append(f"### {n}. {_when(tp['timestamp'])} · `{tp['timepoint_id']}`\n\n{_text(tp['event'])}\n\n"
+    for n, tp in enumerate(h.timepoints, start=1):
+        present = ", ".join(_name(h, e) for e in tp.present) or "nobody"
+        cause = _text(tp.causal_link)
+        if tp.causal_parent:
+            cause += f" (follows `{tp.causal_parent}`)"
+        parts.append(f"### {n}. {_when(tp.timestamp)} · `{tp.id}`\n\n{_text(tp.event)}\n\n"
                      f"- **Present:** {present}\n- **Causal link:** {cause}\n"
-                     f"- **Importance:** {tp['importance']:.2f}")
+                     f"- **Importance:** {tp.importance:.2f}")
     return "\n\n".join(parts)
 
 
-def _timelines(store: RunStore) -> str | None:
+def _timelines(h: RunHistory) -> str | None:
     """Only worth a table when the run weighed more than one timeline (branching, portal paths)."""
-    timelines = sorted(store.rows("timelines"), key=lambda t: (t["rank"] is None, t["rank"]))
+    timelines = list(h.timelines.values())
     if len(timelines) < 2:
         return None
-    sizes = Counter(tp["timeline_id"] for tp in store.rows("timepoints"))
-    rows = [[f"`{t['timeline_id']}`", t["mode"], t["rank"],
-             f"{t['coherence']:.2f}" if t["coherence"] is not None else "—", sizes[t["timeline_id"]],
-             ", ".join(json.loads(t["flags"] or "[]")) or "—", t["parent_timeline_id"], t["branch_point"]]
-            for t in timelines]
+    sizes = Counter(tp.timeline_id for tp in h.all_timepoints.values())
+    rows = [[f"`{t.id}`", t.mode, t.rank, f"{t.coherence:.2f}" if t.coherence is not None else "—", sizes[t.id],
+             ", ".join(t.flags) or "—", t.parent_id, t.branch_point] for t in timelines]
     header = ["Timeline", "Mode", "Rank", "Coherence", "Timepoints", "Flags", "Parent", "Branch point"]
     note = "Rank 0 is the best; `main` is the one the timeline above follows."
     return f"## Timelines\n\n{note}\n\n" + _table(header, rows)
 
 
-def _dialog(v: RunView, tp: dict, dialog: dict) -> str:
-    meta = [f"mood {dialog['mood']}" if dialog["mood"] else None,
-            f"ended by {dialog['ending'].replace('_', ' ')}" if dialog["ending"] else None,
-            f"quality {dialog['quality_score']:.2f}" if dialog["quality_score"] is not None else None]
-    lines = [f"### {_when(tp['timestamp'])} · `{tp['timepoint_id']}`",
-             f"*{_text(dialog['summary'])}*" if dialog["summary"] else None,
+def _dialog(h: RunHistory, tp: TimepointRecord, dialog: DialogRecord) -> str:
+    meta = [f"mood {dialog.mood}" if dialog.mood else None,
+            f"ended by {dialog.ending.replace('_', ' ')}" if dialog.ending else None,
+            f"quality {dialog.quality_score:.2f}" if dialog.quality_score is not None else None]
+    lines = [f"### {_when(tp.timestamp)} · `{tp.id}`",
+             f"*{_text(dialog.summary)}*" if dialog.summary else None,
              ", ".join(m for m in meta if m).capitalize() or None]
-    for turn in v.turns.get(dialog["dialog_id"], []):
-        tone = f" *({turn['emotional_tone']})*" if turn["emotional_tone"] else ""
-        lines.append(f"**{_name(v, turn['speaker'])}**{tone}: {_text(turn['content'])}")
+    for turn in dialog.turns:
+        tone = f" *({turn.emotional_tone})*" if turn.emotional_tone else ""
+        lines.append(f"**{_name(h, turn.speaker)}**{tone}: {_text(turn.content)}")
     return "\n\n".join(line for line in lines if line)
 
 
-def _dialogs(v: RunView) -> str | None:
+def _dialogs(h: RunHistory) -> str | None:
     """The best-rated dialogs in full (ties go to the earlier), shown in story order."""
-    scenes = [(tp, v.dialogs[tp["timepoint_id"]]) for tp in v.timepoints if tp["timepoint_id"] in v.dialogs]
+    scenes = [(tp, h.dialogs[tp.id]) for tp in h.timepoints if tp.id in h.dialogs]
     if not scenes:
         return None
-    best = sorted(range(len(scenes)), key=lambda i: -(scenes[i][1]["quality_score"] or 0))[:SAMPLE_DIALOGS]
+    best = sorted(range(len(scenes)), key=lambda i: -(scenes[i][1].quality_score or 0))[:SAMPLE_DIALOGS]
     title = f"## Sample dialogs ({len(best)} of {len(scenes)})"
-    return "\n\n".join([title, *(_dialog(v, *scenes[i]) for i in sorted(best))])
+    return "\n\n".join([title, *(_dialog(h, *scenes[i]) for i in sorted(best))])
 
 
 def _counts(counter: Counter) -> str:
     return ", ".join(f"{key} {n}" for key, n in counter.most_common())
 
 
-def _provenance(v: RunView) -> str | None:
+def _provenance(h: RunHistory) -> str | None:
     """Per entity, how it came to know what it knows (M3): by kind of exposure and by source."""
-    by_entity: dict[str, list[dict]] = defaultdict(list)
-    for ev in v.exposures:
-        by_entity[ev["entity_id"]].append(ev)
+    by_entity: dict[str, list[KnownItem]] = defaultdict(list)
+    for ev in h.exposures:
+        by_entity[ev.entity_id].append(ev)
     if not by_entity:
         return None
     rows, examples = [], []
-    for entity_id in [*v.entities, *(e for e in by_entity if e not in v.entities)]:
+    for entity_id in [*h.entities, *(e for e in by_entity if e not in h.entities)]:
         events = by_entity.get(entity_id, [])
-        rows.append([_name(v, entity_id), len(events), _counts(Counter(e["event_type"] for e in events)),
-                     _counts(Counter(_name(v, e["source"]) for e in events))])
-        firsts: dict[str, dict] = {}
+        rows.append([_name(h, entity_id), len(events), _counts(Counter(e.event_type for e in events)),
+                     _counts(Counter(_name(h, e.source) for e in events))])
+        firsts: dict[str, KnownItem] = {}
         for e in events:
-            firsts.setdefault(e["event_type"], e)
-        examples += [f"- **{_name(v, entity_id)}**, {e['event_type']} via {_name(v, e['source'])} "
-                     f"(confidence {e['confidence']:.2f}, `{e['timepoint_id']}`): {_clip(e['information'])}"
+            firsts.setdefault(e.event_type, e)
+        examples += [f"- **{_name(h, entity_id)}**, {e.event_type} via {_name(h, e.source)} "
+                     f"(confidence {e.confidence:.2f}, `{e.timepoint_id}`): {_clip(e.information)}"
                      for e in list(firsts.values())[:EXAMPLES_PER_ENTITY]]
     table = _table(["Entity", "Items", "By event type", "By source"], rows)
     return ("## Knowledge provenance\n\n" + table
             + "\n\nFirst item of each kind per entity:\n\n" + "\n".join(examples))
 
 
-def _mechanisms(store: RunStore) -> str | None:
-    usage = store.rows("mechanism_usage", "id")
+def _mechanisms(h: RunHistory) -> str | None:
+    usage = h.mechanism_usage
     if not usage:
         return None
-    uses, hooks = Counter(u["mechanism"] for u in usage), defaultdict(dict)
+    uses, hooks = Counter(u.mechanism for u in usage), defaultdict(dict)
     for u in usage:
-        hooks[u["mechanism"]][u["hook"]] = None
+        hooks[u.mechanism][u.hook] = None
     order = sorted(uses, key=lambda m: (int(m[1:]) if m[1:].isdigit() else 10 ** 6, m))
     rows = [[m, MECHANISMS.get(m, "—"), uses[m], ", ".join(h for h in hooks[m] if h)] for m in order]
     return "## Mechanisms fired\n\n" + _table(["Mechanism", "Name", "Uses", "Hooks"], rows)
 
 
-def _costs(store: RunStore) -> str | None:
+def _costs(h: RunHistory) -> str | None:
     """Which kinds of call (dialog, steering, judge...) the money and tokens went to."""
-    roles: dict[str, list[dict]] = defaultdict(list)
-    for c in store.rows("llm_calls", "id"):
-        roles[c["role"] or "unknown"].append(c)
+    roles: dict[str, list] = defaultdict(list)
+    for c in h.calls:
+        roles[c.role or "unknown"].append(c)
     if not roles:
         return None
 
-    def total(calls: list[dict], column: str) -> float:
-        return sum(c[column] or 0 for c in calls)
+    def total(calls: list, column: str) -> float:
+        return sum(getattr(c, column) or 0 for c in calls)
 
     order = sorted(roles, key=lambda r: (-total(roles[r], "cost_usd"), -len(roles[r]), r))
     rows = [[role, len(roles[role]), total(roles[role], "cached"), f"{total(roles[role], 'tokens_in'):,}",
@@ -190,10 +185,10 @@ def _costs(store: RunStore) -> str | None:
     return "## Cost by role\n\n" + _table(["Role", "Calls", "Cached", "Tokens in", "Tokens out", "Cost"], rows)
 
 
-def report(store: RunStore) -> str:
-    v = RunView(store)
-    sections = [_header(v), _facts(v), _cast(v), _timeline(v), _timelines(store), _dialogs(v), _provenance(v),
-                _mechanisms(store), _costs(store)]
+def report(source: RunStore | RunHistory) -> str:
+    h = RunHistory.of(source)
+    sections = [_header(h), _facts(h), _cast(h), _timeline(h), _timelines(h), _dialogs(h), _provenance(h),
+                _mechanisms(h), _costs(h)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 

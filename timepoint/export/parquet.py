@@ -11,13 +11,13 @@ Every table has the run's run_id; dialog_turns carries its dialog's timepoint_id
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..history import RunHistory
 from ..store import RunStore
 from .training import training_records
 
@@ -48,53 +48,49 @@ SCHEMAS = {
 }
 
 
-def _entities(store: RunStore) -> list[dict]:
+def _entities(h: RunHistory, lists: tuple[str, ...]) -> list[dict]:
     """The tensor's three vectors as columns of their own, ready for numeric work."""
     rows = []
-    for row in store.rows("entities"):
-        tensor = json.loads(row.pop("tensor"))
-        rows.append({**row, **{f"tensor_{part}": tensor[part] for part in TENSOR_PARTS}})
+    for row in h.table("entities", decode=(*lists, "tensor")):
+        tensor = row.pop("tensor") or {}
+        rows.append({**row, **{f"tensor_{part}": tensor.get(part) for part in TENSOR_PARTS}})
     return rows
 
 
-def _dialog_turns(store: RunStore) -> list[dict]:
+def _dialog_turns(h: RunHistory, lists: tuple[str, ...]) -> list[dict]:
     """Turns with their dialog's timepoint, so they join to timepoints without the dialogs table."""
-    timepoint_of = {d["dialog_id"]: d["timepoint_id"] for d in store.rows("dialogs")}
-    return [{**t, "timepoint_id": timepoint_of.get(t["dialog_id"])} for t in store.rows("turns", "dialog_id, idx")]
+    timepoint_of = {d.id: d.timepoint_id for d in h.dialogs.values()}
+    return [{**t, "timepoint_id": timepoint_of.get(t["dialog_id"])} for t in h.table("turns", decode=lists)]
 
 
-def _training_examples(store: RunStore) -> list[dict]:
-    return [{**r["metadata"], "run_id": store.run_id, "prompt": r["prompt"], "completion": r["completion"]}
-            for r in training_records(store)]
+def _training_examples(h: RunHistory, lists: tuple[str, ...]) -> list[dict]:
+    return [{**r["metadata"], "run_id": h.run.id, "prompt": r["prompt"], "completion": r["completion"]}
+            for r in training_records(h)]
 
 
-ROWS: dict[str, Callable[[RunStore], list[dict]]] = {
+ROWS: dict[str, Callable[[RunHistory, tuple[str, ...]], list[dict]]] = {
     "entities": _entities,
-    "timepoints": lambda store: store.rows("timepoints"),
+    "timepoints": lambda h, lists: h.table("timepoints", decode=lists),
     "dialog_turns": _dialog_turns,
-    "exposure_events": lambda store: store.rows("exposure_events", "id"),
+    "exposure_events": lambda h, lists: h.table("exposure_events", decode=lists),
     "training_examples": _training_examples,
 }
 
 
-def _decode_lists(row: dict, schema: pa.Schema) -> dict:
-    """JSON array text → Python lists, so list columns land as Parquet lists."""
-    lists = {f.name for f in schema if pa.types.is_list(f.type)}
-    return {k: json.loads(v) if k in lists and isinstance(v, str) else v for k, v in row.items()}
-
-
-def table(store: RunStore, name: str) -> pa.Table:
-    """One Parquet table; columns not in its schema (e.g. a record's seed) are left out."""
+def table(source: RunStore | RunHistory, name: str) -> pa.Table:
+    """One Parquet table; columns not in its schema (e.g. a record's seed) are left out. The schema's list
+    columns are JSON arrays in the store, decoded by the read side."""
     schema = SCHEMAS[name]
-    return pa.Table.from_pylist([_decode_lists(row, schema) for row in ROWS[name](store)], schema=schema)
+    lists = tuple(f.name for f in schema if pa.types.is_list(f.type) and not f.name.startswith("tensor_"))
+    return pa.Table.from_pylist(ROWS[name](RunHistory.of(source), lists), schema=schema)
 
 
 def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Path]:
     """Parquet compresses inside the file (zstd), so the line formats' `compression` does not apply."""
     target = out_dir / "parquet"
     target.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, h = [], RunHistory(store)
     for name in SCHEMAS:
         paths.append(target / f"{name}.parquet")
-        pq.write_table(table(store, name), paths[-1], compression="zstd")
+        pq.write_table(table(h, name), paths[-1], compression="zstd")
     return paths

@@ -6,34 +6,27 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from ..history import RunHistory
 from ..store import RunStore
 
 
-def mechanisms_fired(store: RunStore) -> dict:
-    """Which mechanisms left usage rows, out of those the run enabled."""
-    config = json.loads(store.run()["config_json"] or "{}")
-    enabled = config.get("mechanisms", {}).get("enabled", [])
-    fired = {m["mechanism"] for m in store.rows("mechanism_usage")}
-    return {"enabled": enabled, "fired": [m for m in enabled if m in fired]}
-
-
-def run_summary(store: RunStore, training_examples: int, export_errors: dict[str, str] | None = None) -> dict:
-    run = store.run()
-    gaps = store.rows("gaps")
+def run_summary(source: RunStore | RunHistory, training_examples: int,
+                export_errors: dict[str, str] | None = None) -> dict:
+    h = RunHistory.of(source)
+    run = h.run
     return {
-        "id": run["run_id"], "template": run["template"], "mode": run["mode"], "model": run["model"],
-        "status": run["status"], "error": run["error"],
-        "counts": {**store.counts(), "training_examples": training_examples},
-        "calls": {"total": run["llm_calls"], "cached": run["cached_calls"]},
-        "tokens": {"in": run["tokens_in"], "out": run["tokens_out"]},
-        "cost_usd": round(run["cost_usd"], 6), "duration_s": run["duration_s"],
-        "estimate": {"calls": run["est_calls"], "tokens": run["est_tokens"],
-                     "cost_usd": round(run["est_cost_usd"] or 0.0, 6)},
-        "mechanisms": mechanisms_fired(store),
-        "gaps": [{"unit": g["unit"], "timepoint": g["timepoint_id"], "role": g["role"], "reason": g["reason"]}
-                 for g in gaps],
+        "id": run.id, "template": run.template, "mode": run.mode, "model": run.model,
+        "status": run.status, "error": run.error,
+        "counts": {**h.counts(), "training_examples": training_examples},
+        "calls": {"total": run.llm_calls, "cached": run.cached_calls},
+        "tokens": {"in": run.tokens_in, "out": run.tokens_out},
+        "cost_usd": round(run.cost_usd, 6), "duration_s": run.duration_s,
+        "estimate": {"calls": run.est_calls, "tokens": run.est_tokens,
+                     "cost_usd": round(run.est_cost_usd or 0.0, 6)},
+        "mechanisms": h.mechanisms_fired(),
+        "gaps": [{"unit": g.unit, "timepoint": g.timepoint_id, "role": g.role, "reason": g.reason} for g in h.gaps],
         "export_errors": export_errors or {},
-        "created_at": run["created_at"], "finished_at": run["finished_at"],
+        "created_at": run.created_at, "finished_at": run.finished_at,
     }
 
 

@@ -11,9 +11,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..history import DialogRecord, EntityRecord, RunHistory, RunInfo, TimelineRecord, TimepointRecord
 from ..store import RunStore
 from .lines import write_jsonl
-from .view import RunView
 
 CONTEXT = "https://timepointai.com/tdf/v1"
 TDF_VERSION = "1.0"
@@ -26,54 +26,51 @@ def tdf_hash(record: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _entity(e: dict) -> dict:
-    return {"id": e["entity_id"], "name": e["name"], "type": e["entity_type"], "role": e["role"], "title": e["title"],
-            **{k: json.loads(e[k]) for k in ("traits", "tensor", "cognitive")}}
+def _entity(e: EntityRecord) -> dict:
+    return {"id": e.id, "name": e.name, "type": e.type, "role": e.role, "title": e.title, "traits": e.traits,
+            "tensor": e.tensor.model_dump() if e.tensor else None, "cognitive": e.cognitive.model_dump()}
 
 
-def _timepoint(tp: dict) -> dict:
-    """Stores from before the metadata migration hold NULL there."""
-    return {"id": tp["timepoint_id"], "index": tp["idx"], "timeline_id": tp["timeline_id"],
-            "timestamp": tp["timestamp"], "event": tp["event"], "entities_present": json.loads(tp["entities_present"]),
-            "causal_parent": tp["causal_parent"], "causal_link": tp["causal_link"], "importance": tp["importance"],
-            "metadata": json.loads(tp["metadata"] or "{}")}
+def _timepoint(tp: TimepointRecord) -> dict:
+    return {"id": tp.id, "index": tp.index, "timeline_id": tp.timeline_id, "timestamp": tp.timestamp,
+            "event": tp.event, "entities_present": tp.present, "causal_parent": tp.causal_parent,
+            "causal_link": tp.causal_link, "importance": tp.importance, "metadata": tp.metadata}
 
 
-def _timeline(t: dict) -> dict:
-    return {"id": t["timeline_id"], "parent_timeline_id": t["parent_timeline_id"], "branch_point": t["branch_point"],
-            "mode": t["mode"], "rank": t["rank"], "coherence": t["coherence"], "flags": json.loads(t["flags"]),
-            "metadata": json.loads(t["metadata"])}
+def _timeline(t: TimelineRecord) -> dict:
+    return {"id": t.id, "parent_timeline_id": t.parent_id, "branch_point": t.branch_point, "mode": t.mode,
+            "rank": t.rank, "coherence": t.coherence, "flags": t.flags, "metadata": t.metadata}
 
 
-def _dialog(v: RunView, d: dict) -> dict:
-    turns = v.turns.get(d["dialog_id"], [])
-    return {"id": d["dialog_id"], "timepoint_id": d["timepoint_id"], "participants": json.loads(d["participants"]),
-            "summary": d["summary"],
-            "turns": [{"speaker": t["speaker"], "content": t["content"], "emotional_tone": t["emotional_tone"]}
-                      for t in turns]}
+def _dialog(d: DialogRecord) -> dict:
+    return {"id": d.id, "timepoint_id": d.timepoint_id, "participants": d.participants, "summary": d.summary,
+            "turns": [{"speaker": t.speaker, "content": t.content, "emotional_tone": t.emotional_tone}
+                      for t in d.turns]}
 
 
-def _provenance(run: dict) -> dict:
-    keys = ("model", "model_license", "seed", "cost_usd", "tokens_in", "tokens_out", "llm_calls", "created_at",
-            "finished_at", "duration_s")
-    return {**{k: run[k] for k in keys}, "training_safe": bool(run["training_safe"]), "generator": "timepoint"}
+def _provenance(run: RunInfo) -> dict:
+    return {"model": run.model, "model_license": run.model_license, "seed": run.seed, "cost_usd": run.cost_usd,
+            "tokens_in": run.tokens_in, "tokens_out": run.tokens_out, "llm_calls": run.llm_calls,
+            "created_at": run.created_at, "finished_at": run.finished_at, "duration_s": run.duration_s,
+            "training_safe": run.training_safe, "generator": "timepoint"}
 
 
-def tdf_record(store: RunStore) -> dict:
-    v = RunView(store)
-    run = v.run
-    timepoints = [_timepoint(tp) for tp in store.rows("timepoints", "timeline_id != 'main', timeline_id, idx")]
+def tdf_record(source: RunStore | RunHistory) -> dict:
+    h = RunHistory.of(source)
+    run = h.run
+    timepoints = [_timepoint(tp) for tp in h.all_timepoints.values()]
+    timelines = sorted(h.timelines.values(), key=lambda t: (t.rank is not None, t.rank or 0, t.id))
     record = {
-        "@context": CONTEXT, "@type": "RenderedFuture", "tdf_version": TDF_VERSION, "run_id": run["run_id"],
-        "scenario": {k: run[k] for k in ("template", "world_id", "title", "premise")},
-        "temporal_mode": run["mode"],
-        "entities": [_entity(e) for e in v.entities.values()],
+        "@context": CONTEXT, "@type": "RenderedFuture", "tdf_version": TDF_VERSION, "run_id": run.id,
+        "scenario": {"template": run.template, "world_id": run.world_id, "title": run.title, "premise": run.premise},
+        "temporal_mode": run.mode,
+        "entities": [_entity(e) for e in h.entities.values()],
         "timepoints": timepoints,
-        "timelines": [_timeline(t) for t in store.rows("timelines", "rank, timeline_id")],
-        "dialogs": [_dialog(v, d) for d in v.dialogs.values()],
+        "timelines": [_timeline(t) for t in timelines],
+        "dialogs": [_dialog(d) for d in h.dialogs.values()],
         "causal_graph": {
             "nodes": [tp["id"] for tp in timepoints],
-            "edges": [{k: e[k] for k in ("source", "target", "kind")} for e in store.rows("causal_edges")],
+            "edges": [{"source": s, "target": t, "kind": k} for s, t, k in h.causal_edges],
         },
         "provenance": _provenance(run),
     }

@@ -133,6 +133,10 @@ class ModelGateway:
         self._failures_in_a_row = 0
         self._jitter = random.Random(seed)
 
+    def card(self, role: str) -> ModelCard:
+        """The model card that answers a role first."""
+        return self._chains[role][0].card
+
     async def structured(self, role: str, messages: list[dict], schema: type[T], *,
                          temperature: float | None = None, top_p: float = 0.95, max_tokens: int | None = None,
                          frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> T:

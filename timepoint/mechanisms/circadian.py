@@ -1,15 +1,20 @@
-"""M14 circadian patterns: what people plausibly do at an hour, and what it costs them.
+"""M14 circadian patterns: what people plausibly do at an hour, what it costs them, and what rest
+gives back.
 
 An activity is likely in its usual hours, half as likely an hour either side, and rare
 otherwise; night work costs more, and so does being awake past 16 hours. Scenes that put an
-entity at an implausible activity can be flagged. The formulas are the reference's.
+entity at an implausible activity can be flagged. Those formulas are the reference's; rest is
+this module's: the hours between two scenes restore energy, a night's sleep most of it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
+
+from . import embodiment
 
 if TYPE_CHECKING:
     from ..simulation import Simulation
@@ -103,17 +108,78 @@ def plausibility(probability: float) -> Plausibility:
     return "ok"
 
 
+def effort_factor(at: datetime) -> float:
+    """What an effort costs at this moment relative to a rested daytime hour (`energy_cost` of 1)."""
+    hour = at.hour + at.minute / 60
+    return energy_cost(1.0, hour, hours_awake(hour))
+
+
+FULL_ENERGY = 100.0
+SLEEP_TAU = 4.0
+"""Hours of sleep that shrink an energy shortfall by a factor e: a night's 8 hours restore 86% of it."""
+IDLE_REST = 0.25
+"""An hour awake away from the scene rests a quarter as much as an hour asleep."""
+REST_HORIZON = timedelta(days=3)  # past three days of rest, energy is full anyway
+
+
+def night_hours(since: datetime, until: datetime) -> float:
+    """Hours of [since, until) that fall in the night (22:00 up to 06:00)."""
+    total = 0.0
+    day = since.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    while day < until:
+        start, end = day + timedelta(hours=NIGHT_START), day + timedelta(days=1, hours=NIGHT_END)
+        total += max(0.0, (min(end, until) - max(start, since)).total_seconds() / 3600)
+        day += timedelta(days=1)
+    return total
+
+
+def rest_hours(since: datetime, until: datetime) -> float:
+    """Rest, in hours of sleep, between a scene at `since` and the next at `until`: the first hour
+    after a scene is not rest; after it every night hour is sleep and every other hour counts a
+    quarter. Back-to-back scenes rest nothing."""
+    since = max(since + timedelta(hours=1), until - REST_HORIZON)
+    if since >= until:
+        return 0.0
+    gap = (until - since).total_seconds() / 3600
+    night = night_hours(since, until)
+    return night + IDLE_REST * (gap - night)
+
+
+def rested(energy: float, rest: float, ceiling: float = FULL_ENERGY) -> float:
+    """Energy after `rest` hours of sleep: the shortfall below `ceiling` shrinks by e^(−rest/4).
+    Rest never lowers energy."""
+    if energy >= ceiling or rest <= 0:
+        return energy
+    return ceiling - (ceiling - energy) * math.exp(-rest / SLEEP_TAU)
+
+
 BASE_ENERGY_COST = 5.0  # energy a timepoint costs someone present, before night and fatigue
 
 
+def _last_seen(sim: Simulation, entity_id: str, tp: Timepoint) -> datetime | None:
+    return next((t.timestamp for t in reversed(sim.timepoints) if entity_id in t.entities_present and t.id != tp.id),
+                None)
+
+
 def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:
-    """The hour costs everyone present energy — more at night, more the longer they have been
+    """Rest since each one's last scene restores energy (toward what their body allows, with M8);
+    then the hour costs everyone present energy — more at night, more the longer they have been
     awake — and the scene is marked if work at this hour is implausible."""
     hour = tp.timestamp.hour + tp.timestamp.minute / 60
     cost = energy_cost(BASE_ENERGY_COST, hour, hours_awake(hour))
+    rests = {}
     for eid in tp.entities_present:
-        cog = sim.entities[eid].cognitive
-        sim.entities[eid].cognitive = cog.model_copy(update={"energy": max(0.0, cog.energy - cost)})
+        e = sim.entities[eid]
+        energy = e.cognitive.energy
+        seen = _last_seen(sim, eid, tp)
+        rest = rest_hours(seen, tp.timestamp) if seen else 0.0
+        if rest > 0:
+            body = embodiment.energy_factor(e.physical) if embodiment.ID in sim.enabled else 1.0
+            energy = rested(energy, rest, FULL_ENERGY * body)
+            rests[eid] = round(rest, 2)
+        e.cognitive = e.cognitive.model_copy(update={"energy": max(0.0, energy - cost)})
     tp.metadata["circadian"] = {"hour": round(hour, 2), "energy_cost": round(cost, 2),
                                 "work": plausibility(activity_probability("work", hour))}
+    if rests:
+        tp.metadata["circadian"]["rest_hours"] = rests
     return True

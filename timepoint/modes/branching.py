@@ -73,6 +73,9 @@ def steps_of(template: Template, mode: BranchingMode) -> int:
     return mode.steps or max(1, template.timepoints - 1)
 
 
+NEEDS = ("M12",)  # BRANCHING is counterfactual branching
+
+
 def check(template: Template, mode: BranchingMode) -> None:
     steps = steps_of(template, mode)
     late = [iv for iv in template.interventions if iv.step > steps]

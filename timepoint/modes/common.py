@@ -72,7 +72,7 @@ def keep(sim: Simulation, moments: list[Moment], timeline: str, prefix: str, par
          first_index: int = 0) -> None:
     """A path dialogs do not follow: its timepoints and causal links, queryable like the chosen one."""
     for tp in linked(moments, timeline, prefix, parent, first_index):
-        sim.store.save_timepoint(tp)
+        sim.keep_timepoint(tp)
 
 
 def participants_of(sim: Simulation, present: list[str]) -> list[str]:
@@ -134,6 +134,7 @@ def dialog_plan(template: Template, dialog: DialogConfig, opening: int, later: i
             PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
             PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
             PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),
-            PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote),  # memory, rumination
+            PlannedCall("summary", 2 * participants * dialogs, 150 * turns + 400, MemoryNote,  # memory, rumination
+                        "M15"),
         ]
     return calls

@@ -10,7 +10,6 @@ origin first, so knowledge flows with causality.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -81,7 +80,6 @@ class Portal:
         self.portal = sim.template.portal
         self.steps = _steps(sim, mode)
         self.ids = list(sim.entities)
-        self._counter = itertools.count()
 
     def time_at(self, step: int) -> datetime:
         """Step 0 is the endpoint, step `steps` the origin."""
@@ -111,9 +109,9 @@ class Portal:
                                           "Answer in JSON."},
             {"role": "user", "content": f"{brief(self.sim)}\n\n{task}"},
         ], states_schema(self.ids, n, direction), temperature=0.8, frequency_penalty=0.3)
-        return [State(id=f"s{next(self._counter)}", at=at, description=c.description, key_events=c.key_events,
+        return [State(id=f"{anchor.id}.{i}", at=at, description=c.description, key_events=c.key_events,
                       entities=at_least_two(c.entities_involved, self.ids), causal_link=c.causal_link,
-                      plausibility=0.0) for c in reply.candidates]
+                      plausibility=0.0) for i, c in enumerate(reply.candidates)]
 
     async def _score(self, anchor: State, states: list[State], backward: bool) -> list[State]:
         """The candidates with their plausibility; a candidate whose rating failed is dropped."""

@@ -1,5 +1,6 @@
 """JSON Schemas (draft 2020-12) of the exported records, shipped inside the package so consumers
-and tests validate against the same files: `load("training")`, `load("chat")`, `load("tdf")`."""
+and tests validate against the same files: `load("training")`, `load("chat")`, `load("backward")`,
+`load("counterfactual")`, `load("tdf")`."""
 
 from __future__ import annotations
 

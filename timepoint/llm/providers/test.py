@@ -1,7 +1,7 @@
 """A deterministic test double: answers any JSON schema with an instance filled from the request's key.
 
-Strings are drawn from the words of the prompt, so the output varies with the scene while the
-same request always gets the same answer.
+Strings are drawn from the words of the whole prompt (system and user messages), so the output varies
+with the scene and the speaker while the same request always gets the same answer.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class TestProvider:
 
     async def complete(self, request: Request) -> Completion:
         rng = random.Random(request.key())
-        words = _WORD.findall(request.messages[-1]["content"]) or ["nothing"]
+        words = _WORD.findall(" ".join(m["content"] for m in request.messages)) or ["nothing"]
         value = _fill(request.json_schema, request.json_schema, rng, words)
         text = json.dumps(value)
         return Completion(text=text, tokens_in=request.prompt_chars() // 4 + 1, tokens_out=len(text) // 4 + 1)

@@ -1,0 +1,1 @@
+"""Reading finished runs as data: audits of what their records claim."""
