@@ -62,6 +62,7 @@ def judge(dale, line):
     ("{{Dale Kowalski}}", "label"),
     ("Dale Kowalski, Dr. Martin Okafor, says", "label"),
     ("...", "label"),
+    ("He said,", "label"),                                               # seed 1, turn 1, on the embedded model
     ("The Mood: Neutral", "instruction_echo"),
     ("Dale Kowalski, Lab Manager. A plain-spoken lab manager who has run the Okafor Lab for nine years.",
      "prompt_copy"),

@@ -46,6 +46,7 @@ LEVELS = {"poor": 0.2, "fair": 0.45, "good": 0.7, "excellent": 0.9}
 AI_PATTERNS = ("hedging", "consensus_drift", "therapy_speak", "repetition", "exposition_dump", "generic_phrasing",
                "rhetorical_triplets")
 MAX_DROPS = 3  # degenerate turns dropped in one dialog before it ends with the turns it has
+YOUR_TURN = "(your turn: answer it in your own words)"
 DISCIPLINE = ("Voice discipline: plain verbs; no inflated words; no chains of -ing phrases; at most one hedge; "
               "no filler; no lists of three; never narrate or describe actions; no name prefix.")
 
@@ -344,10 +345,11 @@ class DialogEngine:
         """Direction goes in the system message; the user message is only the conversation and the ask,
         which keeps models from reading the direction back as dialog.
 
-        Under the dialog model's prompt budget (a small model) the context is cut to fit, by priority;
-        the ask is the bare last line (a question to answer is a question a small model repeats); and the
-        character's voice is shown, not described: one of its speech examples stands as its own earlier
-        answer, which is what lets a 135M model write a line in character rather than copy its prompt."""
+        Under the dialog model's prompt budget (a small model) the context is cut to fit, by priority; the
+        conversation moves into the context and the ask is a bare cue (a small model repeats the last
+        thing it is handed, a question or a line); and the character's voice is shown, not described: one
+        of its speech examples stands as its own earlier answer, which is what lets a 135M model write a
+        line in character rather than copy its prompt."""
         speaker, turns = self.sim.entities[state["speaker"]], state["turns"]
         budget = self.sim.gateway.card("dialog").prompt_budget
         chars = None if budget is None else CHARS_PER_TOKEN * budget
@@ -368,9 +370,12 @@ class DialogEngine:
                    *(Part(f"{self.names[t.speaker]}: {t.content}", cut=5 + len(earlier) - age, glue="\n")
                      for age, t in enumerate(earlier)),
                    Part(said if chars else f"{said}\nWhat do you, {speaker.name}, say next?")]
+        heard = []
+        if chars and turns:  # a small model copies what it is handed last: the conversation goes in the context
+            heard, ask = [Part(fit(ask, chars // 2))], [Part(YOUR_TURN)]
         user = fit(ask, chars)
         primer = self._primer(speaker, len(turns)) if chars else []
-        system = fit([*wall.front_parts, Part(wall.back, cut=7), Part(DISCIPLINE, cut=6),
+        system = fit([*wall.front_parts, Part(wall.back, cut=7), Part(DISCIPLINE, cut=6), *heard,
                       Part(f"{direction}\nAnswer in JSON with content, emotional_tone and knowledge_references.")],
                      None if chars is None else chars - len(user) - sum(len(m["content"]) for m in primer))
         return [{"role": "system", "content": system}, *primer, {"role": "user", "content": user}]

@@ -112,6 +112,7 @@ def voice_distinctiveness(turns: list[Turn]) -> float:
 # list of bad phrases.
 
 SPEECH_VERBS = frozenset(("say", "says", "said", "asks", "asked", "replies", "replied", "speaks"))
+PRONOUNS = frozenset(("i", "you", "he", "she", "it", "we", "they"))  # "He said," names no one and says nothing
 COPY_RUN = 8            # a span of this many consecutive prompt words is a copy, whatever the line's length
 COPY_SHARE = (6, 0.75)  # ... as is a shorter run of at least 6 words that makes up 3/4 of the line
 ECHO_CLAUSE = 0.75      # a run covering this share of a direction clause (≥ 3 words), or a line this
@@ -162,7 +163,7 @@ def degenerate(line: str, prompt_messages: list[dict], earlier_turns: list[str],
     if _BRACKETED.search(line) and not _tokens(_BRACKETED.sub(" ", line)):
         return "stage_direction: is a stage direction, not speech"
     named = {w for name in names for w in _tokens(name or "")}
-    if not [w for w in words if w not in named and w not in SPEECH_VERBS]:
+    if not [w for w in words if w not in named and w not in SPEECH_VERBS and w not in PRONOUNS]:
         return "label: is only a speaker label, nothing said" if words else "label: says nothing"
     joined = " ".join(words)
     for before in earlier_turns:
