@@ -160,9 +160,24 @@ def _connect(path: Path, create: bool = True) -> sqlite3.Connection:
 
 
 def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(migrations[version:], start=version + 1):
-        db.executescript(f"BEGIN; {script.strip()} PRAGMA user_version = {number}; COMMIT;")
+    """Apply the migrations a database lacks, each in one transaction. Each step takes the write lock
+    first (BEGIN IMMEDIATE) and reads the version under it, so two processes opening a new file at
+    once (a parallel sweep's catalog) never both create its tables: the second finds the work done."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= len(migrations):
+            db.execute("COMMIT")
+            return
+        try:
+            for statement in migrations[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 class RunStore:
