@@ -17,7 +17,6 @@ from .prompts import mood_words, spoken_time
 
 KNOWLEDGE_CAP = {"tensor_only": 5, "scene": 8, "graph": 12, "dialog": 16, "trained": 20, "full_detail": 20}
 KNOWLEDGE_SHOWN = 10
-CHARS_PER_TOKEN = 4  # a model card's prompt budget, in tokens, read as characters (a fair English average)
 
 
 @dataclass(frozen=True)

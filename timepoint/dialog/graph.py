@@ -18,10 +18,11 @@ from typing import Annotated, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, create_model
 
+from ..estimate import CHARS_PER_TOKEN
 from ..llm.schema_cache import cached_schema
 from ..simulation import Simulation
 from ..world import Dialog, Timepoint, Turn
-from .context import CHARS_PER_TOKEN, Part, fit, fourth_wall, knowledge_at, withheld
+from .context import Part, fit, fourth_wall, knowledge_at, withheld
 from .persona import persona_params
 from .prompts import HISTORY_SHOWN, mood_words, transcript
 from .quality import degenerate, opens_with_hedge, surface_quality, voice_distinctiveness
