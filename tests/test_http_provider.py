@@ -33,13 +33,6 @@ FAST = RetryPolicy(retries=2, backoff_s=0.01, backoff_max_s=0.05)
 KEY_ENV = "TIMEPOINT_FAULT_TEST_KEY"
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    """httpx honours proxy variables; the tests talk to 127.0.0.1 directly and nowhere else."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def server(fault_server):  # noqa: F811 - the fixture imported from fault_server
     fault_server.answer = ANSWER

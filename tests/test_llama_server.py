@@ -99,3 +99,24 @@ def test_a_full_run_over_http_accounts_cost_and_never_writes_the_key(server_url,
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_server_streams_free_text_piece_by_piece(server_url, tmp_path):
+    """What a character's streamed chat answer rides on: server-sent events from a real server."""
+    calls = []
+
+    async def talk():
+        gw = ModelGateway({"dialog": [server_card(server_url)]}, ResponseCache(tmp_path / "c.db"), "off",
+                          Budget(BudgetConfig(kind="unlimited")), seed=5, on_call=calls.append)
+        try:
+            return [piece async for piece in gw.stream("dialog", [
+                {"role": "system", "content": "You are Lin, a systems engineer on a Mars mission."},
+                {"role": "user", "content": "How are the CO2 scrubbers holding up?"}], max_tokens=48)]
+        finally:
+            await gw.close()
+
+    pieces = asyncio.run(talk())
+    assert len(pieces) > 3 and "".join(pieces).strip()
+    (call,) = calls
+    assert call.error is None and call.answer == "".join(pieces) and 0 < call.tokens_out <= 48
+    assert call.cost_usd == pytest.approx((call.tokens_in * 0.2 + call.tokens_out * 0.6) / 1e6)

@@ -144,10 +144,10 @@ async def _query(run_dir: Path, recording: Recording) -> None:
 
 async def _author(tmp_path: Path, recording: Recording) -> None:
     from timepoint.authoring import write_template
-    from timepoint.cli import _prepared
+    from timepoint.__main__ import prepared
     from timepoint.engine import model_session
 
-    run = _prepared(["model=test", f"paths.home={tmp_path}", "cache.mode=off"])
+    run = prepared(["model=test", f"paths.home={tmp_path}", "cache.mode=off"])
     async with model_session(run.config, run.chains, lambda call: None, {"test": recording}) as gateway:
         await write_template(gateway, "CEO announces mandatory salary cuts due to a market downturn", 3, 2)
 

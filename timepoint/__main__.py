@@ -56,6 +56,17 @@ def check_choices(args: list[str]) -> list[str]:
     return args
 
 
+
+def prepared(overrides: list[str]):
+    """A run as `python -m timepoint OVERRIDES` would prepare it, without keys or calls (estimates,
+    template prices, authoring)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return prepare(compose("config", overrides=check_choices(overrides)), need_keys=False)
+
 def _template_mode(parsed) -> str:
     """The preferred mode of the template a run names (or the default template)."""
     refs = next((list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]

@@ -6,16 +6,19 @@
     timepoint export RUN [--format F] [--out DIR]
     timepoint estimate [overrides]        predicted calls, tokens and dollars; calls no model
     timepoint query RUN ENTITY "question" ask an entity of a finished run, in character (M5)
+    timepoint chat RUN ENTITY [--at TP] [--context FILE] [--batch "question" ...]   talk with a character
     timepoint convergence RUN RUN...      how far runs of one scenario agree (causal and knowledge edges)
     timepoint diff RUN_A RUN_B            config and outcome differences, side by side
     timepoint collect DIR... --out DATASET merge runs (a sweep) into one deduplicated dataset
     timepoint new "premise" [--entities N] [--timepoints N] [--run]   the model writes a template
+    timepoint serve [--host H] [--port P] [--home DIR] [--token T] [--budget-usd X]   API and dashboard
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,9 +40,11 @@ def _list(args: argparse.Namespace) -> None:
     width = max(map(len, names), default=0)
     print(f"{'template':<{width}}  {'mode':<11} {'tier':<13} {'E':>2} {'T':>3}  {'est. ' + args.model:>14}  "
           "mechanisms / title")
+    from .__main__ import prepared
+
     for name in names:
         t, _ = load_template(name)
-        cost = _prepared([f"template={name}", f"model={args.model}"]).estimate().cost_usd
+        cost = prepared([f"template={name}", f"model={args.model}"]).estimate().cost_usd
         print(f"{name:<{width}}  {t.mode:<11} {t.tier:<13} {len(t.entities):>2} {t.timepoints:>3}  "
               f"{'$' + format(cost, '.4f'):>14}  "
               f"{','.join(t.mechanisms) or '-'}  {t.title}")
@@ -88,22 +93,10 @@ def _export(args: argparse.Namespace) -> None:
         store.close()
 
 
-def _prepared(overrides: list[str]):
-    """A run as `python -m timepoint OVERRIDES` would prepare it, without keys or calls."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from .__main__ import check_choices
-    from .engine import prepare
-    from .paths import CONF_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return prepare(compose("config", overrides=check_choices(overrides)), need_keys=False)
-
-
 def _estimate(args: argparse.Namespace) -> None:
-    run = _prepared(args.overrides)
+    from .__main__ import prepared
+
+    run = prepared(args.overrides)
     est = run.estimate()
     cfg = run.config
     print(f"{cfg.template} ({run.mode.name}) on {cfg.model.name}: {est.calls} calls, "
@@ -124,6 +117,35 @@ def _query(args: argparse.Namespace) -> None:
               f"{len(reply['new_knowledge'])} new knowledge items"
               if reply["resolution_after"] != reply["resolution_before"] else f"resolution {reply['resolution_after']}")
     print(f"({reply['intent']} question; {change})", file=sys.stderr)
+
+
+def _chat(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from .chat import talk
+
+    context = None
+    if args.context:
+        try:
+            context = Path(args.context).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UserError(f"--context: cannot read {args.context}: {exc.strerror}") from None
+    questions = args.batch if args.batch else _typed(f"Talking with {args.entity}; an empty line or Ctrl-D ends.")
+    asyncio.run(talk(resolve_run_dir(args.run), args.entity, args.at, questions, sys.stdout, context))
+
+
+def _typed(greeting: str):
+    """Questions typed at a prompt, until an empty line, end of input or Ctrl-C."""
+    print(greeting, file=sys.stderr)
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return
+        if not question:
+            return
+        yield question
 
 
 def _convergence(args: argparse.Namespace) -> None:
@@ -172,11 +194,12 @@ def _new(args: argparse.Namespace) -> None:
     import asyncio
     import subprocess
 
+    from .__main__ import prepared
     from .authoring import save, write_template
     from .engine import model_session
     from .paths import TEMPLATES_DIR
 
-    run = _prepared([f"model={args.model}"])
+    run = prepared([f"model={args.model}"])
 
     async def draft() -> dict:
         async with model_session(run.config, run.chains, lambda call: None) as gateway:
@@ -186,6 +209,26 @@ def _new(args: argparse.Namespace) -> None:
     print(path)
     if args.run:
         sys.exit(subprocess.call([sys.executable, "-m", "timepoint", f"template={path}", f"model={args.model}"]))
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    """Anywhere but loopback, anyone who reaches the port could spend the chat budget: a token is required."""
+    import uvicorn
+
+    from .server.app import create_app
+
+    if args.host not in LOOPBACK and not args.token:
+        raise UserError(f"serve: binding {args.host} exposes the runs and the chat budget to the network; "
+                        "give a bearer token with --token or TIMEPOINT_SERVE_TOKEN")
+    if args.budget_usd < 0:
+        raise UserError(f"serve: --budget-usd must be 0 or more, not {args.budget_usd}")
+    app = create_app(Path(args.home), token=args.token, budget_usd=args.budget_usd)
+    print(f"serving the runs of {args.home} at http://{args.host}:{args.port}/ (API docs at /docs); Ctrl-C stops",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -210,6 +253,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("entity", help="entity id, e.g. lin_zhang")
     p.add_argument("question")
     p.set_defaults(func=_query)
+    p = sub.add_parser("chat", help="talk with a character of a finished run, as of its end or a timepoint")
+    p.add_argument("run", help="run directory, run id, or 'last'")
+    p.add_argument("entity", help="entity id, e.g. lin_zhang")
+    p.add_argument("--at", metavar="TP", help="speak as of the end of this timepoint (default: the end of the run)")
+    p.add_argument("--context", metavar="FILE", help="a document the character has been shown")
+    p.add_argument("--batch", nargs="+", metavar="QUESTION", help="ask these in order, then stop (no prompt)")
+    p.set_defaults(func=_chat)
     p = sub.add_parser("convergence", help="how far runs of one scenario agree")
     p.add_argument("runs", nargs="+", help="two or more run directories or run ids")
     p.add_argument("--out", help="also write the full result as JSON here")
@@ -236,10 +286,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory to save in (default: templates/)")
     p.add_argument("--run", action="store_true", help="run it at once on the same model")
     p.set_defaults(func=_new)
+    p = sub.add_parser("serve", help="the REST API, the dashboard and characters as chat models, over the catalog")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--home", default=str(default_home()), help="the home whose catalog.db to serve "
+                   "(default $TIMEPOINT_HOME or .timepoint)")
+    p.add_argument("--token", default=os.environ.get("TIMEPOINT_SERVE_TOKEN") or None,
+                   help="bearer token every request must carry (default $TIMEPOINT_SERVE_TOKEN)")
+    p.add_argument("--budget-usd", type=float, default=1.0, help="hard cap on what chat requests may spend (USD)")
+    p.set_defaults(func=_serve)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query", "convergence", "diff", "collect", "audit", "new"}
+COMMANDS = {"list", "export", "estimate", "query", "chat", "convergence", "diff", "collect", "audit", "new", "serve"}
 
 
 def main() -> None:

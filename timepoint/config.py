@@ -115,7 +115,7 @@ class BudgetConfig(_Strict):
 
 
 EXPORT_FORMATS = ("training", "chat", "backward", "counterfactual", "formatters", "tdf", "sqlite", "parquet", "csv",
-                  "fountain", "markdown")
+                  "fountain", "markdown", "narrative", "html", "pdf")
 
 
 class OxenConfig(_Strict):

@@ -62,9 +62,10 @@ class Prepared:
 
 
 def gateway_for(cfg: RunConfig, chains: dict[str, list[ModelCard]], cache: ResponseCache, on_call,
-                providers: dict | None = None) -> ModelGateway:
-    """A run's door to its models: its chains, cache mode, budget, seed, retries and limits."""
-    return ModelGateway(chains, cache, cfg.cache.mode, Budget(cfg.budget), cfg.seed, on_call,
+                providers: dict | None = None, budget: Budget | None = None) -> ModelGateway:
+    """A run's door to its models: its chains, cache mode, budget (its own, or one shared by several
+    sessions), seed, retries and limits."""
+    return ModelGateway(chains, cache, cfg.cache.mode, budget or Budget(cfg.budget), cfg.seed, on_call,
                         RetryPolicy(cfg.llm.retries, cfg.llm.backoff_s, cfg.llm.backoff_max_s),
                         cfg.llm.max_concurrency, providers, cfg.llm.structured_attempts,
                         cfg.llm.max_consecutive_failures)
@@ -90,10 +91,10 @@ def prepare(cfg: DictConfig, need_keys: bool = True) -> Prepared:
 
 @asynccontextmanager
 async def model_session(cfg: RunConfig, chains: dict[str, list[ModelCard]], on_call,
-                        providers: dict | None = None) -> AsyncIterator[ModelGateway]:
-    """A gateway for model work outside a run (queries, authoring), with the run's cache and limits."""
+                        providers: dict | None = None, budget: Budget | None = None) -> AsyncIterator[ModelGateway]:
+    """A gateway for model work outside a run (queries, chat, authoring), with the run's cache and limits."""
     cache = ResponseCache(Path(cfg.paths.home) / "cache.db")
-    gateway = gateway_for(cfg, chains, cache, on_call, providers)
+    gateway = gateway_for(cfg, chains, cache, on_call, providers, budget)
     try:
         yield gateway
     finally:
@@ -164,17 +165,18 @@ async def execute(run: Prepared, run_dir: Path, config_json: str) -> dict:
         calls.close()
         store.update_run(status=status, error=error, finished_at=now_iso(),
                          duration_s=round(time.perf_counter() - started, 3))
-        written, export_errors = export_all(store, run_dir, cfg.exporters.formats, cfg.exporters.compression)
-        live.close([p for paths in written.values() for p in paths])
         shadow_report = shadow.report(store.rows("timepoints", "idx"), store.rows("entity_states"))
-        store.save_shadow(shadow_report["rows"])
+        store.save_shadow(shadow_report["rows"], shadow_report["fits"])
         if shadow_report["total_evaluations"] or shadow_report["fits"]:
             (run_dir / "shadow_report.json").write_text(json.dumps(shadow_report, indent=2) + "\n")
+        written, export_errors = export_all(store, run_dir, cfg.exporters.formats, cfg.exporters.compression)
+        live.close([p for paths in written.values() for p in paths])
         examples = len(read_jsonl(written["training"][0])) if "training" in written else 0
         summary = run_summary(store, examples, export_errors)
         write_run_json(summary, run_dir)
         catalog.upsert(run_id=run_id, status=status, cost_usd=summary["cost_usd"], llm_calls=summary["calls"]["total"],
-                       tokens=summary["tokens"]["in"] + summary["tokens"]["out"], finished_at=summary["finished_at"])
+                       tokens=summary["tokens"]["in"] + summary["tokens"]["out"], finished_at=summary["finished_at"],
+                       records=examples)
         catalog.close()
         store.close()
     if status == "completed":

@@ -89,6 +89,7 @@ class RunInfo:
     est_tokens: int | None
     est_cost_usd: float | None
     config: dict
+    shadow_fits: dict | None  # ADPRS envelopes fitted as the run ended; None before they were kept
 
     @property
     def enabled(self) -> tuple[str, ...] | None:
@@ -340,7 +341,8 @@ class RunHistory:
             created_at=r["created_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
             llm_calls=r["llm_calls"] or 0, cached_calls=r["cached_calls"] or 0, tokens_in=r["tokens_in"] or 0,
             tokens_out=r["tokens_out"] or 0, cost_usd=r["cost_usd"] or 0.0, est_calls=r["est_calls"],
-            est_tokens=r["est_tokens"], est_cost_usd=r["est_cost_usd"], config=_json(r["config_json"], {}))
+            est_tokens=r["est_tokens"], est_cost_usd=r["est_cost_usd"], config=_json(r["config_json"], {}),
+            shadow_fits=_json(r["shadow_fits"]))
 
     def counts(self) -> dict[str, int]:
         return self.store.counts()
@@ -563,6 +565,11 @@ class RunHistory:
     def gained(self, entity_id: str, tp: TimepointRecord) -> list[KnownItem]:
         """What the entity came to know at `tp` itself (the event, its dialog, its aftermath)."""
         return [e for e in self.exposures if e.entity_id == entity_id and e.timepoint_id == tp.id]
+
+    def known_through(self, entity_id: str, tp: TimepointRecord) -> list[KnownItem]:
+        """What the entity knew by the end of `tp`: its ancestry's exposures and `tp`'s own, aftermath included."""
+        visible = self.ancestry(tp)
+        return [e for e in self.exposures if e.entity_id == entity_id and (e.before_story or e.timepoint_id in visible)]
 
     def known_at_end(self, entity_id: str) -> list[KnownItem]:
         """Everything the entity knew by the end of the main timeline (what a finished run asks it from)."""

@@ -13,8 +13,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from .config import RunConfig
-from .errors import UserError
+from . import chat
 from .history import EntityRecord, KnownItem, RunHistory, TimepointRecord
 from .llm.selection import model_chains
 from .mechanisms.elevation import Intent, kept_items, needs_retraining, target_level
@@ -36,19 +35,6 @@ class Reply(BaseModel):
     answer: str = Field(max_length=800, description="The answer, in the character's own voice")
 
 
-def _entity(h: RunHistory, entity_id: str) -> EntityRecord:
-    if entity_id not in h.entities:
-        raise UserError(f"entity: no entity {entity_id!r} in this run; entities are {', '.join(sorted(h.entities))}")
-    return h.entities[entity_id]
-
-
-def _persona(e: EntityRecord) -> str:
-    lines = [f"You are {e.name}, {e.title}. {e.description}", f"Traits: {', '.join(e.traits)}"]
-    if e.voice_guide:
-        lines.append("How you talk: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in e.voice_guide.items()))
-    return "\n".join(lines)
-
-
 def _known(store: RunStore, entity_id: str) -> list[KnownItem]:
     """What the entity knew by the end of the main timeline, most confident first; read afresh, so
     knowledge an elevation has just added is in it."""
@@ -67,11 +53,10 @@ async def _ask(store: RunStore, entity_id: str, question: str, providers: dict |
     from .engine import model_session
 
     history = RunHistory(store)
-    entity = _entity(history, entity_id)
-    raw = {k: v for k, v in history.run.config.items() if k != "hydra"}
-    cfg = RunConfig.model_validate(raw)
+    entity = chat.entity(history, entity_id)
+    cfg = chat.run_config(history)
     async with model_session(cfg, model_chains(cfg), store.record_call, providers) as gateway:
-        persona = _persona(entity)
+        persona = chat.persona(entity)
         intent = (await gateway.structured("judge", [
             {"role": "system", "content": "Classify what a question asks about: general, knowledge, relationships, "
                                           "actions, or dialog (how the person talks). Answer in JSON."},

@@ -135,11 +135,20 @@ MIGRATIONS = [
     """
     ALTER TABLE entity_states ADD COLUMN mind TEXT;
     """,
+    """
+    CREATE TABLE chats (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, session TEXT, channel TEXT, entity_id TEXT,
+        as_of TEXT, question TEXT, answer TEXT, context TEXT, created_at TEXT
+    );
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN shadow_fits TEXT;
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
           "causal_edges", "dialogs", "turns", "exposure_events", "llm_calls", "mechanism_usage", "validations",
-          "queries", "shadow_evaluations", "gaps")
+          "queries", "shadow_evaluations", "gaps", "chats")
 
 
 def now_iso() -> str:
@@ -301,9 +310,20 @@ class RunStore:
                             " resolution = ? WHERE run_id = ? AND entity_id = ?",
                             (int(trained), after, self.run_id, entity_id))
 
-    def save_shadow(self, rows: list[dict]) -> None:
-        """ADPRS in shadow: per entity and timepoint, φ's band beside the resolution it really had."""
+    def record_chat(self, session: str, channel: str, entity_id: str, as_of: str | None, question: str,
+                    answer: str, context: str | None) -> None:
+        """One exchange with a character (`timepoint chat`, the server's chat API): `as_of` is the
+        timepoint it spoke as of (None: the end of the run); `context` a document the user added."""
         with self.db:
+            self.db.execute("INSERT INTO chats (run_id, session, channel, entity_id, as_of, question, answer, context,"
+                            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (self.run_id, session, channel, entity_id, as_of, question, answer, context, now_iso()))
+
+    def save_shadow(self, rows: list[dict], fits: dict) -> None:
+        """ADPRS in shadow: per entity and timepoint, φ's band beside the resolution it really had; and the
+        envelope fitted to each entity's activation, kept so that no reader has to fit it again."""
+        with self.db:
+            self.db.execute("UPDATE runs SET shadow_fits = ? WHERE run_id = ?", (json.dumps(fits), self.run_id))
             self.db.executemany(
                 "INSERT OR REPLACE INTO shadow_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(self.run_id, r["entity_id"], r["timepoint_id"], r["phi"], r["predicted_band"],
@@ -410,6 +430,10 @@ CATALOG_MIGRATIONS = [
         cost_usd REAL DEFAULT 0, llm_calls INTEGER DEFAULT 0, tokens INTEGER DEFAULT 0,
         created_at TEXT, finished_at TEXT, run_dir TEXT
     );
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN records INTEGER;
+    CREATE INDEX runs_created ON runs (created_at, run_id);
     """,
 ]
 

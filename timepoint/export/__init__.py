@@ -4,7 +4,22 @@ again, and writes its files into `out_dir`; line formats honour `compression` (n
 format with nothing to write for a run (backward outside PORTAL, counterfactual outside BRANCHING)
 writes no file."""
 
-from . import backward, chat, counterfactual, csv_tables, formatters, fountain, markdown, parquet, tables, tdf, training
+from . import (
+    backward,
+    chat,
+    counterfactual,
+    csv_tables,
+    formatters,
+    fountain,
+    html,
+    markdown,
+    narrative,
+    parquet,
+    pdf,
+    tables,
+    tdf,
+    training,
+)
 
 EXPORTERS = {
     "training": training.export,
@@ -18,4 +33,7 @@ EXPORTERS = {
     "csv": csv_tables.export,
     "fountain": fountain.export,
     "markdown": markdown.export,
+    "narrative": narrative.export,
+    "html": html.export,
+    "pdf": pdf.export,
 }

@@ -7,11 +7,10 @@ read from the run store, so any past run can be reported again.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..history import DialogRecord, KnownItem, RunHistory, TimepointRecord
-from ..mechanisms import MECHANISMS
+from ..analysis import narrative
+from ..history import DialogRecord, RunHistory, TimepointRecord
 from ..store import RunStore
 
 SAMPLE_DIALOGS = 3
@@ -70,12 +69,8 @@ def _facts(h: RunHistory) -> str:
 
 def _cast(h: RunHistory) -> str:
     """Final states: each entity as it ended the run."""
-    known = Counter(e.entity_id for e in h.exposures)
-    rows = []
-    for entity_id, ent in h.entities.items():
-        cog = ent.cognitive
-        rows.append([ent.name, ent.title, ent.role, ", ".join(ent.traits), f"{cog.valence:+.2f}",
-                     f"{cog.arousal:.2f}", f"{cog.energy:.0f}", known[entity_id]])
+    rows = [[e["name"], e["title"], e["role"], ", ".join(e["traits"]), f"{e['valence']:+.2f}", f"{e['arousal']:.2f}",
+             f"{e['energy']:.0f}", e["knows"]] for e in narrative.cast(h)]
     header = ["Name", "Title", "Role", "Traits", "Valence", "Arousal", "Energy", "Knows"]
     return "## Cast\n\nFinal state of each entity; *Knows* counts its knowledge items.\n\n" + _table(header, rows)
 
@@ -95,12 +90,11 @@ def _timeline(h: RunHistory) -> str:
 
 def _timelines(h: RunHistory) -> str | None:
     """Only worth a table when the run weighed more than one timeline (branching, portal paths)."""
-    timelines = list(h.timelines.values())
+    timelines = narrative.timelines(h)
     if len(timelines) < 2:
         return None
-    sizes = Counter(tp.timeline_id for tp in h.all_timepoints.values())
-    rows = [[f"`{t.id}`", t.mode, t.rank, f"{t.coherence:.2f}" if t.coherence is not None else "—", sizes[t.id],
-             ", ".join(t.flags) or "—", t.parent_id, t.branch_point] for t in timelines]
+    rows = [[f"`{t['id']}`", t["mode"], t["rank"], f"{t['coherence']:.2f}" if t["coherence"] is not None else "—",
+             t["timepoints"], ", ".join(t["flags"]) or "—", t["parent"], t["branch_point"]] for t in timelines]
     header = ["Timeline", "Mode", "Rank", "Coherence", "Timepoints", "Flags", "Parent", "Branch point"]
     note = "Rank 0 is the best; `main` is the one the timeline above follows."
     return f"## Timelines\n\n{note}\n\n" + _table(header, rows)
@@ -129,59 +123,40 @@ def _dialogs(h: RunHistory) -> str | None:
     return "\n\n".join([title, *(_dialog(h, *scenes[i]) for i in sorted(best))])
 
 
-def _counts(counter: Counter) -> str:
-    return ", ".join(f"{key} {n}" for key, n in counter.most_common())
+def _counts(h: RunHistory, counts: dict[str, int], names: bool = False) -> str:
+    return ", ".join(f"{h.name(key) if names else key} {n}" for key, n in counts.items())
 
 
 def _provenance(h: RunHistory) -> str | None:
     """Per entity, how it came to know what it knows (M3): by kind of exposure and by source."""
-    by_entity: dict[str, list[KnownItem]] = defaultdict(list)
-    for ev in h.exposures:
-        by_entity[ev.entity_id].append(ev)
-    if not by_entity:
+    if not h.exposures:
         return None
     rows, examples = [], []
-    for entity_id in [*h.entities, *(e for e in by_entity if e not in h.entities)]:
-        events = by_entity.get(entity_id, [])
-        rows.append([_name(h, entity_id), len(events), _counts(Counter(e.event_type for e in events)),
-                     _counts(Counter(_name(h, e.source) for e in events))])
-        firsts: dict[str, KnownItem] = {}
-        for e in events:
-            firsts.setdefault(e.event_type, e)
-        examples += [f"- **{_name(h, entity_id)}**, {e.event_type} via {_name(h, e.source)} "
-                     f"(confidence {e.confidence:.2f}, `{e.timepoint_id}`): {_clip(e.information)}"
-                     for e in list(firsts.values())[:EXAMPLES_PER_ENTITY]]
+    for p in narrative.provenance(h):
+        rows.append([p["name"], p["items"], _counts(h, p["by_event_type"]), _counts(h, p["by_source"], names=True)])
+        examples += [f"- **{p['name']}**, {e['event_type']} via {_name(h, e['source'])} "
+                     f"(confidence {e['confidence']:.2f}, `{e['timepoint_id']}`): {_clip(e['information'])}"
+                     for e in p["first_of_each_kind"][:EXAMPLES_PER_ENTITY]]
     table = _table(["Entity", "Items", "By event type", "By source"], rows)
     return ("## Knowledge provenance\n\n" + table
             + "\n\nFirst item of each kind per entity:\n\n" + "\n".join(examples))
 
 
 def _mechanisms(h: RunHistory) -> str | None:
-    usage = h.mechanism_usage
+    usage = narrative.mechanisms(h)
     if not usage:
         return None
-    uses, hooks = Counter(u.mechanism for u in usage), defaultdict(dict)
-    for u in usage:
-        hooks[u.mechanism][u.hook] = None
-    order = sorted(uses, key=lambda m: (int(m[1:]) if m[1:].isdigit() else 10 ** 6, m))
-    rows = [[m, MECHANISMS.get(m, "—"), uses[m], ", ".join(h for h in hooks[m] if h)] for m in order]
+    rows = [[m["id"], m["name"] or "—", m["uses"], ", ".join(m["hooks"])] for m in usage]
     return "## Mechanisms fired\n\n" + _table(["Mechanism", "Name", "Uses", "Hooks"], rows)
 
 
 def _costs(h: RunHistory) -> str | None:
     """Which kinds of call (dialog, steering, judge...) the money and tokens went to."""
-    roles: dict[str, list] = defaultdict(list)
-    for c in h.calls:
-        roles[c.role or "unknown"].append(c)
+    roles = narrative.costs(h)
     if not roles:
         return None
-
-    def total(calls: list, column: str) -> float:
-        return sum(getattr(c, column) or 0 for c in calls)
-
-    order = sorted(roles, key=lambda r: (-total(roles[r], "cost_usd"), -len(roles[r]), r))
-    rows = [[role, len(roles[role]), total(roles[role], "cached"), f"{total(roles[role], 'tokens_in'):,}",
-             f"{total(roles[role], 'tokens_out'):,}", f"${total(roles[role], 'cost_usd'):.4f}"] for role in order]
+    rows = [[r["role"], r["calls"], r["cached"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}",
+             f"${r['cost_usd']:.4f}"] for r in roles]
     return "## Cost by role\n\n" + _table(["Role", "Calls", "Cached", "Tokens in", "Tokens out", "Cost"], rows)
 
 

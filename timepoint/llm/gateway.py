@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -113,6 +113,7 @@ class _Model:
 
 
 RESAMPLE_TEMPERATURE = 0.6  # a resample at temperature 0 would only repeat itself
+FREE_TEXT_TOKENS = 400  # a spoken answer, when the caller names no limit
 
 
 class ModelGateway:
@@ -207,6 +208,69 @@ class ModelGateway:
         error.role, error.request_key, error.attempts = role, first.key(), attempts
         raise error
 
+    async def stream(self, role: str, messages: list[dict], *, temperature: float | None = None,
+                     max_tokens: int | None = None) -> AsyncIterator[str]:
+        """Free text from the role's model, piece by piece as it is written: for talking with a character,
+        where a reader wants the words as they come, not a schema. Cached, budgeted and written to the
+        ledger like any call; a cached answer comes as one piece. A transient failure is retried only
+        before the first piece; after it, the caller has shown words and the call fails as it stands."""
+        model = self._chains[role][0]
+        card = model.card
+        request = Request(provider=card.provider, model=card.model_id, messages=messages, json_schema={},
+                          temperature=card.temperature if temperature is None else temperature,
+                          max_tokens=min(max_tokens or FREE_TEXT_TOKENS, card.max_output), seed=self.seed)
+        key = request.key()
+        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key,
+                            request=request)
+        if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
+            record.tokens_in, record.tokens_out, record.cached, record.answer = \
+                hit.tokens_in, hit.tokens_out, True, hit.text
+            self.on_call(record)
+            yield hit.text
+            return
+        if self.cache_mode == "replay":
+            raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
+                             f"(key {key[:12]})")
+        worst_in = request.prompt_chars() // 2 + 1
+        started = time.perf_counter()
+        async with self._all_calls, model.slots:
+            reservation = self.budget.admit(price(card, worst_in, request.max_tokens), worst_in + request.max_tokens)
+            completion = None
+            try:
+                async for piece in self._pieces(model, role, request, record):
+                    if isinstance(piece, Completion):
+                        completion = piece
+                    else:
+                        yield piece
+                if completion is None:
+                    raise ProviderError(f"{role} call to {card.name}: the stream ended without an answer")
+            except BaseException as exc:
+                self.budget.release(reservation)
+                record.latency_ms = (time.perf_counter() - started) * 1000
+                record.error = str(exc) if isinstance(exc, (ProviderError, AccountError)) else \
+                    f"stopped: {type(exc).__name__}"
+                self.on_call(record)
+                raise
+        self._settle(card, reservation, record, completion, started)
+        record.answer = completion.text
+        if self.cache_mode == "read_write":
+            self.cache.put(key, request.provider, request.model, completion)
+        self.on_call(record)
+
+    async def _pieces(self, model: _Model, role: str, request: Request,
+                      record: CallRecord) -> AsyncIterator[str | Completion]:
+        """The provider's stream: text pieces, then the whole Completion. Opening it and reading its first
+        piece is one retried step."""
+        async def opening():
+            pieces = aiter(model.provider.stream(request))
+            return pieces, await anext(pieces)
+
+        (pieces, first), record.attempts = await with_retries(opening, self.policy, f"{role} call to "
+                                                              f"{model.card.name}", self._jitter)
+        yield first
+        async for piece in pieces:
+            yield piece
+
     async def _attempt(self, model: _Model, role: str, request: Request, schema: type[T]) -> T:
         """One request, answered from the cache or the provider, parsed, and written to the ledger."""
         key = request.key()
@@ -254,12 +318,17 @@ class ModelGateway:
                 if isinstance(exc, ProviderError):
                     exc.role, exc.request_key = role, record.request_key
                 raise
+        self._settle(model.card, reservation, record, completion, started)
+        return completion
+
+    def _settle(self, card: ModelCard, reservation, record: CallRecord, completion: Completion,
+                started: float) -> None:
+        """A call came back: the ledger line gets its time, tokens and cost, and the budget its real spend."""
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
-        at_card = price(model.card, completion.tokens_in, completion.tokens_out)
+        at_card = price(card, completion.tokens_in, completion.tokens_out)
         record.cost_usd = completion.cost_usd if completion.cost_usd is not None else at_card
         self.budget.settle(reservation, record.cost_usd, completion.tokens_in + completion.tokens_out, at_card)
-        return completion
 
     async def close(self) -> None:
         for model in self._models.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from ..request import Completion, Request
@@ -16,6 +17,9 @@ _PROVIDERS = {
 
 class Provider(Protocol):
     async def complete(self, request: Request) -> Completion: ...
+
+    def stream(self, request: Request) -> AsyncIterator[str | Completion]:
+        """Free text (the request has no schema) as it is written: text pieces, then the whole Completion."""
 
     async def close(self) -> None: ...
 

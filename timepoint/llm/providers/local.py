@@ -81,6 +81,55 @@ class LocalProvider:
     async def complete(self, request: Request) -> Completion:
         return await asyncio.to_thread(self._generate, request)
 
+    async def stream(self, request: Request):
+        """llama.cpp's token stream, read in a worker thread and handed over as it comes; a consumer that
+        stops early stops the generation at the next token. llama.cpp reports no usage when streaming:
+        the answer's tokens are counted as they come, the prompt's by the model's own tokenizer."""
+        loop = asyncio.get_running_loop()
+        handed: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def hand(item) -> None:
+            loop.call_soon_threadsafe(handed.put_nowait, item)
+
+        def generate() -> None:
+            try:
+                with self._lock:
+                    if self._llm is None:
+                        self._llm = self._load()
+                    text, tokens_out, finish = [], 0, None
+                    for chunk in self._llm.create_chat_completion(
+                            messages=request.messages, stream=True, temperature=request.temperature,
+                            top_p=request.top_p, max_tokens=request.max_tokens, seed=request.seed,
+                            frequency_penalty=request.frequency_penalty, presence_penalty=request.presence_penalty):
+                        if stop.is_set():
+                            break
+                        choice = chunk["choices"][0]
+                        piece = choice["delta"].get("content")
+                        if piece:
+                            text.append(piece)
+                            tokens_out += 1
+                            hand(piece)
+                        finish = choice.get("finish_reason") or finish
+                    prompt = "\n".join(m["content"] for m in request.messages).encode()
+                    tokens_in = len(self._llm.tokenize(prompt)) + 4 * len(request.messages)
+                hand(Completion(text="".join(text), tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish))
+            except BaseException as exc:  # handed to the event loop, raised there
+                hand(exc)
+
+        worker = asyncio.create_task(asyncio.to_thread(generate))
+        try:
+            while True:
+                item = await handed.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Completion):
+                    return
+        finally:
+            stop.set()
+            await worker
+
     async def close(self) -> None:
         with self._lock:
             if self._llm is not None:

@@ -54,7 +54,9 @@ class OpenAICompatibleProvider:
             "presence_penalty": request.presence_penalty, "seed": request.seed,
         }
         mode = self.card.structured_output
-        if mode == "json_schema":
+        if not request.json_schema:
+            pass  # free text: no response format
+        elif mode == "json_schema":
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": request.json_schema}}
         elif mode == "grammar":
@@ -68,6 +70,27 @@ class OpenAICompatibleProvider:
         body["messages"] = messages
         return body
 
+    def _refusal(self, response: httpx.Response) -> Exception:
+        """A non-200 answer as the error it is: transient (retry), the account's (stop), or this call's."""
+        detail = response.text[:200].replace("\n", " ")
+        message = f"HTTP {response.status_code} from {self.card.base_url}: {detail}"
+        if response.status_code in RETRYABLE_STATUS:
+            return TransientError(message, _retry_after(response.headers))
+        if response.status_code in ACCOUNT_STATUS:
+            return AccountError(message)
+        return ProviderError(message)
+
+    @staticmethod
+    def _error_in_answer(error) -> Exception:
+        """OpenRouter reports mid-generation failures inside a 200 (or a stream event)."""
+        code = error.get("code") if isinstance(error, dict) else None
+        message = f"error in answer: {json.dumps(error)[:200]}"
+        if code in RETRYABLE_STATUS or code is None:
+            return TransientError(message)
+        if code in ACCOUNT_STATUS:
+            return AccountError(message)
+        return ProviderError(message)
+
     async def complete(self, request: Request) -> Completion:
         try:
             response = await self._client.post("/chat/completions", json=self.body(request))
@@ -76,26 +99,13 @@ class OpenAICompatibleProvider:
         except httpx.TransportError as exc:
             raise TransientError(f"connection failed: {type(exc).__name__}") from None
         if response.status_code != 200:
-            detail = response.text[:200].replace("\n", " ")
-            message = f"HTTP {response.status_code} from {self.card.base_url}: {detail}"
-            if response.status_code in RETRYABLE_STATUS:
-                raise TransientError(message, _retry_after(response.headers))
-            if response.status_code in ACCOUNT_STATUS:
-                raise AccountError(message)
-            raise ProviderError(message)
+            raise self._refusal(response)
         try:
             data = response.json()
         except ValueError:
             raise TransientError("answer is not JSON: " + response.text[:120].replace("\n", " ")) from None
-        if "error" in data:  # OpenRouter reports mid-generation failures inside a 200
-            error = data["error"] or {}
-            code = error.get("code") if isinstance(error, dict) else None
-            message = f"error in answer: {json.dumps(error)[:200]}"
-            if code in RETRYABLE_STATUS or code is None:
-                raise TransientError(message)
-            if code in ACCOUNT_STATUS:
-                raise AccountError(message)
-            raise ProviderError(message)
+        if "error" in data:
+            raise self._error_in_answer(data["error"] or {})
         try:
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
@@ -103,14 +113,58 @@ class OpenAICompatibleProvider:
             raise TransientError("answer has no choices[0].message") from None
         if not content.strip():
             raise TransientError("empty content")
-        usage = data.get("usage") or {}
+        return self._completion(request, content, data.get("usage") or {}, choice.get("finish_reason"))
+
+    async def stream(self, request: Request):
+        """Server-sent events (`stream: true`), asking for usage in the last event where the server offers it."""
+        body = {**self.body(request), "stream": True, "stream_options": {"include_usage": True}}
+        text, usage, finish = [], {}, None
+        try:
+            async with self._client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._refusal(response)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        finish = finish or "stop"
+                        break
+                    try:
+                        event = json.loads(data)
+                    except ValueError:
+                        raise TransientError("stream event is not JSON: " + data[:120]) from None
+                    if "error" in event:
+                        raise self._error_in_answer(event["error"] or {})
+                    usage = event.get("usage") or usage
+                    for choice in event.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            text.append(piece)
+                            yield piece
+                        finish = choice.get("finish_reason") or finish
+        except httpx.TimeoutException:
+            raise TransientError(f"no answer within {self.card.timeout_s:g}s") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed: {type(exc).__name__}") from None
+        if finish is None:  # neither a finish reason nor [DONE]: the connection ended mid-answer
+            raise TransientError(f"the stream ended mid-answer after {len(text)} pieces")
+        content = "".join(text)
+        if not content.strip():
+            raise TransientError("empty content")
+        yield self._completion(request, content, usage, finish)
+
+    @staticmethod
+    def _completion(request: Request, content: str, usage: dict, finish: str | None) -> Completion:
+        """A server that reports no usage (llama_cpp.server when streaming) is counted at four characters a
+        token, never as free, and never past the answer's max_tokens."""
         cost = usage.get("cost")
-        # A server that reports no usage is counted at four characters a token, never as free.
         return Completion(text=content,
                           tokens_in=int(usage.get("prompt_tokens") or request.prompt_chars() // 4 + 1),
-                          tokens_out=int(usage.get("completion_tokens") or len(content) // 4 + 1),
-                          cost_usd=float(cost) if cost is not None else None,
-                          finish_reason=choice.get("finish_reason"))
+                          tokens_out=int(usage.get("completion_tokens")
+                                         or min(len(content) // 4 + 1, request.max_tokens)),
+                          cost_usd=float(cost) if cost is not None else None, finish_reason=finish)
 
     async def close(self) -> None:
         await self._client.aclose()

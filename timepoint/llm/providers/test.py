@@ -28,6 +28,16 @@ class TestProvider:
         text = json.dumps(value)
         return Completion(text=text, tokens_in=request.prompt_chars() // 4 + 1, tokens_out=len(text) // 4 + 1)
 
+    async def stream(self, request: Request):
+        """Two or three sentences from the prompt's words, a word at a time: the same request, the same words."""
+        rng = random.Random(request.key())
+        words = _WORD.findall(" ".join(m["content"] for m in request.messages)) or ["nothing"]
+        text = " ".join(_sentence(rng, words, None) for _ in range(rng.randint(2, 3)))
+        for n, word in enumerate(text.split(" ")):
+            yield (" " if n else "") + word
+        yield Completion(text=text, tokens_in=request.prompt_chars() // 4 + 1, tokens_out=len(text) // 4 + 1,
+                         finish_reason="stop")
+
     async def close(self) -> None:
         return None
 
