@@ -48,6 +48,40 @@ def test_embedded_model_answers_in_the_schema_deterministically(tmp_path):
     assert calls[0].tokens_in > 20 and calls[0].tokens_out > 0 and calls[0].cost_usd == 0
 
 
+def test_a_prompt_that_starts_as_an_earlier_one_evaluates_only_what_is_new(tmp_path):
+    """Two characters take turns: with kept states each one's context is evaluated once; without them,
+    every call starts over because the other's call came between."""
+    def context(name: str) -> list[dict]:
+        notes = f"Mission notes: the CO2 scrubbers on Ares III saturate under load, says {name}. " * 25
+        return [{"role": "system", "content": f"You are {name}, on a Mars mission. {notes}"}]
+    contexts = {name: context(name) for name in ("Lin", "Raj")}
+    asks = [("Lin", "What do the scrubbers show?"), ("Raj", "Who signed the memo?"), ("Lin", "And the budget?"),
+            ("Raj", "What now?")]
+
+    def run(cache_mb: int) -> list:
+        card = local_card().model_copy(update={"prompt_cache_mb": cache_mb})
+
+        async def talk():
+            calls = []
+            gw = ModelGateway({"dialog": [card]}, ResponseCache(tmp_path / f"c{cache_mb}.db"), "off",
+                              Budget(BudgetConfig(kind="unlimited")), seed=3, on_call=calls.append)
+            try:
+                for name, question in asks:
+                    await gw.structured("dialog", contexts[name] + [{"role": "user", "content": question}], TurnDraft,
+                                        max_tokens=40)
+                return calls
+            finally:
+                await gw.close()
+        return asyncio.run(talk())
+
+    kept, none = run(256), run(0)
+    assert all(c.tokens_in > 300 for c in kept)
+    assert [c.tokens_reused for c in kept[:2]] == [0, pytest.approx(0, abs=10)]  # the chat template's header only
+    assert all(c.tokens_reused >= 0.9 * c.tokens_in - 20 for c in kept[2:]), [(c.tokens_in, c.tokens_reused)
+                                                                              for c in kept]
+    assert all(c.tokens_reused <= 10 for c in none), [c.tokens_reused for c in none]
+
+
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory) -> RunResult:
     """The README's first command (four turns a dialog, to keep CI short), once for the tests below."""

@@ -143,8 +143,8 @@ async def _query(run_dir: Path, recording: Recording) -> None:
 
 
 async def _author(tmp_path: Path, recording: Recording) -> None:
-    from timepoint.authoring import write_template
     from timepoint.__main__ import prepared
+    from timepoint.authoring import write_template
     from timepoint.engine import model_session
 
     run = prepared(["model=test", f"paths.home={tmp_path}", "cache.mode=off"])

@@ -40,6 +40,9 @@ class ModelCard(_Strict):
     max_concurrency: int = Field(1, ge=1)
     timeout_s: float = Field(120.0, gt=0, description="Per-attempt timeout of one call")
     temperature: float = Field(0.7, ge=0, le=2)
+    prompt_cache_mb: int = Field(0, ge=0, description="provider=local: memory (MB) for llama.cpp states of recent "
+                                                     "prompts, so a prompt that starts as an earlier one did is "
+                                                     "evaluated from where they part; 0: only the last prompt's")
     prompt_budget: int | None = Field(None, gt=0, description="Tokens the dialog's context may fill (sections "
                                                                "are cut by priority); null: no cap")
 
@@ -169,6 +172,9 @@ class DialogConfig(_Strict):
     max_participants: int = Field(ge=2)
     quality_every: int = Field(0, ge=0, description="Surface checks every N turns (0: at the end only)")
     semantic_check: bool = Field(True, description="A judge call scores each dialog that passes the surface checks")
+    steering_horizon: int = Field(1, ge=1, le=16, strict=True,
+                                  description="Turns one steering call plans (1: it decides every turn); fewer "
+                                              "steering calls shorten the dialog's chain of dependent calls")
 
     @model_validator(mode="after")
     def _ordered(self) -> DialogConfig:

@@ -84,6 +84,7 @@ class RunInfo:
     cached_calls: int
     tokens_in: int
     tokens_out: int
+    tokens_reused: int  # of tokens_in, those a provider reused from an earlier prompt's evaluation
     cost_usd: float
     est_calls: int | None
     est_tokens: int | None
@@ -340,7 +341,8 @@ class RunHistory:
             training_safe=bool(r["training_safe"]), seed=r["seed"], status=r["status"], error=r["error"],
             created_at=r["created_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
             llm_calls=r["llm_calls"] or 0, cached_calls=r["cached_calls"] or 0, tokens_in=r["tokens_in"] or 0,
-            tokens_out=r["tokens_out"] or 0, cost_usd=r["cost_usd"] or 0.0, est_calls=r["est_calls"],
+            tokens_out=r["tokens_out"] or 0, tokens_reused=r["tokens_reused"] or 0, cost_usd=r["cost_usd"] or 0.0,
+            est_calls=r["est_calls"],
             est_tokens=r["est_tokens"], est_cost_usd=r["est_cost_usd"], config=_json(r["config_json"], {}),
             shadow_fits=_json(r["shadow_fits"]))
 

@@ -144,6 +144,10 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN shadow_fits TEXT;
     """,
+    """
+    ALTER TABLE llm_calls ADD COLUMN tokens_reused INTEGER DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN tokens_reused INTEGER DEFAULT 0;
+    """,
 ]
 
 TABLES = ("runs", "entities", "entity_states", "relationships", "relationship_states", "timelines", "timepoints",
@@ -360,16 +364,17 @@ class RunStore:
         with self.db:
             self.db.execute(
                 "INSERT INTO llm_calls (run_id, role, provider, model, request_key, tokens_in, tokens_out,"
-                " cost_usd, latency_ms, cached, attempts, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " tokens_reused, cost_usd, latency_ms, cached, attempts, error, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.run_id, call.role, call.provider, call.model, call.request_key, call.tokens_in,
-                 call.tokens_out, call.cost_usd, round(call.latency_ms, 1), int(call.cached), call.attempts,
-                 call.error, now_iso()))
+                 call.tokens_out, call.tokens_reused, call.cost_usd, round(call.latency_ms, 1), int(call.cached),
+                 call.attempts, call.error, now_iso()))
             self.db.execute(
                 "UPDATE runs SET llm_calls = llm_calls + 1, cached_calls = cached_calls + ?,"
-                " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, cost_usd = cost_usd + ?"
-                " WHERE run_id = ?",
-                (int(call.cached), call.tokens_in, call.tokens_out, call.cost_usd, self.run_id))
+                " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, tokens_reused = tokens_reused + ?,"
+                " cost_usd = cost_usd + ? WHERE run_id = ?",
+                (int(call.cached), call.tokens_in, call.tokens_out, call.tokens_reused, call.cost_usd,
+                 self.run_id))
 
     def record_gap(self, unit: str, reason: str, timepoint_id: str | None = None, role: str | None = None,
                    request_key: str | None = None) -> None:

@@ -1,11 +1,13 @@
 """The dialog engine (M11): a LangGraph loop of steering → character → quality gate.
 
 Steering picks who speaks and how (one of eight moves), shifts the mood, can hold a speaker back
-and ends the dialog; each character writes exactly one turn through its own model call, with its
-own persona parameters; the gate resamples a degenerate turn (a bare speaker label, a stage
-direction, its own direction read back, a copied span of its prompt, a repeat — `quality.degenerate`)
-once and drops it as a gap if it is degenerate again, rewrites a hedged or stilted turn once, and at
-the end scores the dialog with the surface heuristics, what the gate caught and a semantic check.
+and ends the dialog — turn by turn, or in one call for the next `dialog.steering_horizon` turns (a
+plan the loop plays out, which shortens the dialog's chain of dependent calls); each character writes
+exactly one turn through its own model call, with its own persona parameters; the gate resamples a
+degenerate turn (a bare speaker label, a stage direction, its own direction read back, a copied span
+of its prompt, a repeat — `quality.degenerate`) once and drops it as a gap if it is degenerate again,
+rewrites a hedged or stilted turn once, and at the end scores the dialog with the surface heuristics,
+what the gate caught and a semantic check.
 """
 
 from __future__ import annotations
@@ -66,18 +68,39 @@ def turn_schema(max_chars: int) -> type[BaseModel]:
 TurnDraft = turn_schema(240)
 
 
+def _room_fields(participants: list[str]) -> dict:
+    """What a steering answer decides for the room besides who speaks: why, the mood, who is held back."""
+    return dict(move_rationale=(str, Field(max_length=160)),
+                mood_shift=(Literal["escalate", "de-escalate", "maintain"], ...),
+                suppress_speaker=(list[Literal[tuple(participants)]],
+                                  Field(default=[], max_length=max(0, len(participants) - 2))))
+
+
 @cached_schema
 def steering_schema(participants: list[str]) -> type[BaseModel]:
-    who = Literal[tuple(participants)]
+    """Horizon 1: the next turn, or the end of the dialog instead of it."""
     return create_model(
         "SteeringDecision",
-        next_speaker=(who, ...),
+        next_speaker=(Literal[tuple(participants)], ...),
         dialog_move=(Literal[MOVES], ...),
         move_target=(Literal[(*participants, "everyone")], ...),
-        move_rationale=(str, Field(max_length=160)),
-        mood_shift=(Literal["escalate", "de-escalate", "maintain"], ...),
-        suppress_speaker=(list[who], Field(default=[], max_length=max(0, len(participants) - 2))),
+        **_room_fields(participants),
         end_dialog=(bool, ...),
+    )
+
+
+@cached_schema
+def plan_schema(participants: list[str], horizon: int) -> type[BaseModel]:
+    """Horizon k > 1: the next k turns in one call, so the dialog's chain has one steering call per k turns
+    rather than per turn; end_after ends the dialog once they are played."""
+    planned = create_model("PlannedTurn", speaker=(Literal[tuple(participants)], ...),
+                           dialog_move=(Literal[MOVES], ...),
+                           move_target=(Literal[(*participants, "everyone")], ...))
+    return create_model(
+        "SteeringPlan",
+        turns=(list[planned], Field(min_length=horizon, max_length=horizon)),
+        **_room_fields(participants),
+        end_after=(bool, ...),
     )
 
 
@@ -111,6 +134,11 @@ class DialogState(TypedDict):
     dropped: int           # turns dropped as gaps after a degenerate resample
     notice: str | None     # after a drop, until a turn is kept: said in the direction, so the next
                            # request is not the one that was just dropped, answered again
+    plan: list[dict]       # steering's planned turns not yet played (speaker, dialog_move, move_target, plan, step)
+    plans: int             # steering calls made in this dialog; a planned turn carries its plan's number
+    held: list[str]        # who the current plan holds back
+    end_after: bool        # the current plan ends the dialog once it is played
+    from_plan: list[int]   # the plan and step the current turn comes from
 
 
 def spoken_line(text: str, names: list[str]) -> str:
@@ -201,7 +229,8 @@ class DialogEngine:
                               "move": "direct_statement", "target": None, "barred": [], "impulses": [],
                               "produced": False, "retry": False, "retried": False, "resampled": False,
                               "hint": None, "ended": False, "quality": {}, "prompt": [], "attempts": 0,
-                              "caught": [], "dropped": 0, "notice": None}
+                              "caught": [], "dropped": 0, "notice": None, "plan": [], "plans": 0, "held": [],
+                              "end_after": False, "from_plan": []}
         final = await self.graph.ainvoke(start, {"recursion_limit": self.recursion_limit})
         q = final["quality"]
         dialog = Dialog(id=f"dialog_{self.tp.id}", timepoint_id=self.tp.id, participants=self.participants,
@@ -218,35 +247,55 @@ class DialogEngine:
     # -- nodes ----------------------------------------------------------------------------
 
     async def steering(self, state: DialogState) -> dict:
+        """The plan's next turn; with the plan played out, the end it asked for or a new plan from one
+        steering call (horizon 1: a decision for one turn, which may end the dialog instead)."""
         turns, s = state["turns"], self.structure
         if len(turns) >= s.max_turns or state["steps"] >= self.step_limit:
             return {"ended": True}
-        decision = await self.sim.attempt(
+        if state["plan"]:
+            return self._play(state)
+        if state["end_after"] and len(turns) >= s.min_turns:
+            return {"ended": True}
+        horizon = self.sim.config.dialog.steering_horizon
+        schema = steering_schema(self.participants) if horizon == 1 else plan_schema(self.participants, horizon)
+        answer = await self.sim.attempt(
             f"dialog turn {len(turns) + 1} (steering)", self.sim.gateway.structured(
-                "steering", self._steering_messages(state), steering_schema(self.participants), temperature=0.3),
-            self.tp.id)
-        if decision is None:
+                "steering", self._steering_messages(state), schema, temperature=0.3), self.tp.id)
+        if answer is None:
             return {"ended": True, "steps": state["steps"] + 1}  # the dialog ends with the turns it has
-        if decision.end_dialog and len(turns) >= s.min_turns:
+        if horizon == 1 and answer.end_dialog and len(turns) >= s.min_turns:
             return {"ended": True, "steps": state["steps"] + 1}
+        planned = answer.turns if horizon > 1 else [
+            {"speaker": answer.next_speaker, "dialog_move": answer.dialog_move, "move_target": answer.move_target}]
+        n = state["plans"] + 1
+        plan = [{**dict(t), "plan": n, "step": i} for i, t in enumerate(planned)]
+        held = list(answer.suppress_speaker)  # for the whole plan; whoever speaks now is let through
+        mood = {"escalate": "escalating", "de-escalate": "de-escalating"}.get(answer.mood_shift, state["mood"])
+        update = {"plan": plan, "plans": n, "held": held, "end_after": horizon > 1 and answer.end_after, "mood": mood}
+        played = self._play({**state, **update})
+        return update | played | {"impulses": state["impulses"] + [
+            (p, f"held back by the room at {self.tp.id}") for p in held if p != played["speaker"]]}
+
+    def _play(self, state: DialogState) -> dict:
+        """The plan's next turn as this step; a speaker held back or just heard gives way to another. After
+        a silence the rest of the plan is dropped: steering plans again for a room that has changed."""
+        turns, s = state["turns"], self.structure
+        step, rest = state["plan"][0], state["plan"][1:]
         barred = set(state["barred"])
-        speaker = decision.next_speaker
+        speaker = step["speaker"]
         if speaker in barred or (turns and speaker == turns[-1].speaker):
             speaker = fallback_speaker(self.sim.rng, self.participants, turns, barred)
-        move = decision.dialog_move
+        move = step["dialog_move"]
         steps_left = self.step_limit - state["steps"] - 1
         if move == "silence" and (state["move"] == "silence" or steps_left <= s.min_turns - len(turns)):
             move = "direct_statement"  # no silence twice running, nor when turns are needed to reach the minimum
-        mood = {"escalate": "escalating", "de-escalate": "de-escalating"}.get(decision.mood_shift, state["mood"])
-        impulses = state["impulses"] + [(p, f"held back by the room at {self.tp.id}")
-                                        for p in decision.suppress_speaker if p != speaker]
-        target = decision.move_target if decision.move_target in self.participants else None
-        target = None if target == speaker else target
-        held_back = [p for p in decision.suppress_speaker if p != speaker]
-        return {"speaker": speaker, "move": move, "target": target, "mood": mood,
-                "barred": held_back + ([speaker] if move == "silence" else []), "impulses": impulses,
-                "steps": state["steps"] + 1, "hint": None, "retried": False, "resampled": False,
-                "produced": False}
+        target = step["move_target"] if step["move_target"] in self.participants else None
+        silent = move == "silence"
+        return {"speaker": speaker, "move": move, "target": None if target == speaker else target,
+                "barred": [p for p in state["held"] if p != speaker] + ([speaker] if silent else []),
+                "plan": [] if silent else rest, "end_after": state["end_after"] and not silent,
+                "from_plan": [step["plan"], step["step"]],
+                "steps": state["steps"] + 1, "hint": None, "retried": False, "resampled": False, "produced": False}
 
     async def character(self, state: DialogState) -> dict:
         speaker = self.sim.entities[state["speaker"]]
@@ -267,13 +316,21 @@ class DialogEngine:
         line = spoken_line(draft.content, list(self.names.values())) or "..."
         turn = Turn(index=len(turns), speaker=speaker.id, content=line, emotional_tone=draft.emotional_tone,
                     knowledge_references=draft.knowledge_references, dialog_move=state["move"],
-                    move_target=state["target"], params=params.as_dict())
+                    move_target=state["target"], params=params.as_dict() | self._plan_record(state))
         return {"turns": turns + [turn], "produced": True, "retry": False, "prompt": messages}
+
+    def _plan_record(self, state: DialogState) -> dict:
+        """Which steering plan and step wrote the turn; at horizon 1 every turn is its own plan, so none."""
+        if self.sim.config.dialog.steering_horizon == 1:
+            return {}
+        plan, step = state["from_plan"]
+        return {"steering_plan": plan, "plan_step": step}
 
     async def quality_gate(self, state: DialogState) -> dict:
         """A degenerate line is asked for again with a hint saying what was wrong; degenerate again, it
         is dropped and recorded as a gap, and steering goes on (the dialog ends after MAX_DROPS drops).
-        A hedged or stilted line is rewritten once, then let through."""
+        Either way the rest of steering's plan is dropped: it was made for a conversation that went
+        otherwise. A hedged or stilted line is rewritten once, then let through."""
         turns = state["turns"]
         if state["ended"]:
             return {"quality": await self._final_quality(turns, state["attempts"], state["caught"],
@@ -285,13 +342,14 @@ class DialogEngine:
         if reason:
             last, kept, caught = turns[-1], turns[:-1], state["caught"] + [reason]
             log.info("Degenerate dialog turn %d (%s): %s", len(turns), last.speaker, reason)
+            replan = {"plan": [], "end_after": False}
             if not state["resampled"]:
                 return {"turns": kept, "retry": True, "resampled": True, "hint": resample_hint(reason),
-                        "produced": False, "attempts": attempts, "caught": caught}
+                        "produced": False, "attempts": attempts, "caught": caught} | replan
             self.sim.gap(f"dialog turn {len(turns)} ({last.speaker})", f"degenerate: {reason}", self.tp.id)
             dropped = state["dropped"] + 1
             update = {"turns": kept, "retry": False, "produced": False, "attempts": attempts, "caught": caught,
-                      "dropped": dropped, "notice": drop_notice(dropped, reason)}
+                      "dropped": dropped, "notice": drop_notice(dropped, reason)} | replan
             if dropped >= MAX_DROPS:
                 update |= {"ended": True, "quality": await self._final_quality(kept, attempts, caught, dropped)}
             return update
@@ -330,15 +388,21 @@ class DialogEngine:
         tactics = ", ".join(t.dialog_move for t in turns[-5:]) or "none"
         quiet = [self.names[p] for p in state["barred"]]
         last = turns[-1].speaker if turns else "nobody"
-        rules = ("Choose who would really speak next and how. Avoid round-robin order; never pick the last "
-                 f"speaker ({last}); switch tactics after a dismissal; end the dialog when the goals are met "
+        horizon = sim.config.dialog.steering_horizon
+        choose, twice, end = ("Choose who would really speak next and how", "", "end the dialog") if horizon == 1 \
+            else (f"Plan who would really speak in each of the next {horizon} turns and how",
+                  " or anyone twice running", "end the dialog after these turns (end_after)")
+        # Stable first: what holds for the whole dialog opens the prompt, so a model that keeps prompt states
+        # (the embedded one) evaluates only what changed since the last steering call.
+        rules = (f"{choose}. Avoid round-robin order; never pick the last "
+                 f"speaker (named below){twice}; switch tactics after a dismissal; {end} when the goals are met "
                  f"or it has run its course, and lean toward ending after {s.min_turns} turns. "
                  f"Moves: {', '.join(MOVES)}. Answer in JSON.")
         user = (f"Scene: {self.tp.event}\nPeople:\n" + "\n".join(people) +
-                f"\n\nMood: {state['mood']}. Turns so far: {len(turns)} (aim for {s.min_turns}-{s.max_turns}). "
-                f"This conversation tends toward: {s.ending.replace('_', ' ')}.\nRecent moves: {tactics}\n"
-                f"Step {state['steps'] + 1}." + (f" Holding back now: {', '.join(quiet)}." if quiet else "") +
-                f"\nLast lines:\n{recent}")
+                f"\nThis conversation tends toward: {s.ending.replace('_', ' ')}; aim for {s.min_turns}-"
+                f"{s.max_turns} turns.\n\nMood: {state['mood']}. Turns so far: {len(turns)}. "
+                f"Recent moves: {tactics}\nStep {state['steps'] + 1}. Last speaker: {last}."
+                + (f" Holding back now: {', '.join(quiet)}." if quiet else "") + f"\nLast lines:\n{recent}")
         return [{"role": "system", "content": "You direct a multi-party conversation. " + rules},
                 {"role": "user", "content": user}]
 

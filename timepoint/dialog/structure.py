@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ def plan_structure(entities: list[Entity], cfg: DialogConfig) -> Structure:
     silent = tuple(e.id for e in quiet[:1]) if len(entities) > 3 else ()
     ending = "unresolved_tension" if valence < -0.3 else "interrupted" if arousal > 0.7 else "natural_pause"
     return Structure(lo, hi, silent, ending)
+
+
+def steering_calls(turns: float, horizon: int) -> float:
+    """Steering calls of a dialog of `turns` turns when nothing is rejected and no one falls silent: one per
+    plan of `horizon` turns, whose last says whether to end. At horizon 1 a decision names the next
+    speaker or ends the dialog instead, so a dialog steering ends costs one call more."""
+    return turns + 1 if horizon == 1 else math.ceil(turns / horizon)
 
 
 def fallback_speaker(rng: random.Random, participants: list[str], turns: list[Turn], barred: set[str]) -> str:

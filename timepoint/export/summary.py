@@ -19,7 +19,7 @@ def run_summary(source: RunStore | RunHistory, training_examples: int,
         "status": run.status, "error": run.error,
         "counts": {**h.counts(), "training_examples": training_examples},
         "calls": {"total": run.llm_calls, "cached": run.cached_calls},
-        "tokens": {"in": run.tokens_in, "out": run.tokens_out},
+        "tokens": {"in": run.tokens_in, "out": run.tokens_out, "reused": run.tokens_reused},
         "cost_usd": round(run.cost_usd, 6), "duration_s": run.duration_s,
         "estimate": {"calls": run.est_calls, "tokens": run.est_tokens,
                      "cost_usd": round(run.est_cost_usd or 0.0, 6)},
@@ -46,8 +46,9 @@ def console_lines(summary: dict, run_dir: Path) -> str:
         + (f" (best of {c['timelines']} timelines)" if c["timelines"] > 1 else "")
         + f", {c['dialogs']} dialogs, {c['turns']} turns, "
         f"{c['exposure_events']} exposure events, {c['training_examples']} training examples",
-        f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in, {tok['out']} out, "
-        f"${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
+        f"  {calls['total']} model calls ({calls['cached']} cached), {tok['in']} tokens in"
+        + (f" ({tok['reused']} reused from earlier prompts)" if tok["reused"] else "")
+        + f", {tok['out']} out, ${summary['cost_usd']:.4f}, {summary['duration_s']:.1f}s",
         f"  estimated {est['calls']} calls, {est['tokens']} tokens, ${est['cost_usd']:.4f}",
         f"  mechanisms fired: {len(mech['fired'])} of {len(mech['enabled'])} enabled ({', '.join(mech['fired'])})",
     ]

@@ -34,7 +34,8 @@ class CallLog:
         entry = {
             "at": now_iso(), "role": call.role, "provider": call.provider, "model": call.model,
             "request_key": call.request_key, "cached": call.cached, "attempts": call.attempts,
-            "tokens_in": call.tokens_in, "tokens_out": call.tokens_out, "cost_usd": call.cost_usd,
+            "tokens_in": call.tokens_in, "tokens_out": call.tokens_out, "tokens_reused": call.tokens_reused,
+            "cost_usd": call.cost_usd,
             "latency_ms": round(call.latency_ms, 1), "error": call.error,
             "params": {k: getattr(req, k) for k in ("temperature", "top_p", "max_tokens", "frequency_penalty",
                                                     "presence_penalty", "seed")} if req else None,

@@ -17,11 +17,12 @@ class ProviderError(CallFailed):
 
 
 class TransientError(ProviderError):
-    """A failure that may pass: 429, 5xx, timeout, dropped connection, garbled or empty answer."""
+    """A failure that may pass: 429, 5xx, timeout, dropped connection, garbled or empty answer.
+    `throttled` when the provider said it has too much to do, so the gateway sends it less at once."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, throttled: bool = False):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.throttled = retry_after, throttled
 
 
 class StructuredOutputError(CallFailed):

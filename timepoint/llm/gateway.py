@@ -23,6 +23,7 @@ from ..config import ModelCard
 from .budget import Budget
 from .cache import ResponseCache
 from .errors import AccountError, CallFailed, ProviderDown, ProviderError, ReplayMiss, StructuredOutputError
+from .limiter import AdaptiveLimit, Slot
 from .providers import Provider, make_provider
 from .request import CallRecord, Completion, Request
 from .retry import RetryPolicy, with_retries
@@ -109,7 +110,7 @@ def price(card: ModelCard, tokens_in: int, tokens_out: int) -> float:
 class _Model:
     card: ModelCard
     provider: Provider
-    slots: asyncio.Semaphore
+    limit: AdaptiveLimit
 
 
 RESAMPLE_TEMPERATURE = 0.6  # a resample at temperature 0 would only repeat itself
@@ -125,7 +126,7 @@ class ModelGateway:
         cards = {card.name: card for chain in chains.values() for card in chain}
         providers = providers or {}
         self._models = {name: _Model(card, providers.get(name) or make_provider(card),
-                                     asyncio.Semaphore(card.max_concurrency)) for name, card in cards.items()}
+                                     AdaptiveLimit(name, card.max_concurrency)) for name, card in cards.items()}
         self._chains = {role: [self._models[c.name] for c in chain] for role, chain in chains.items()}
         self._all_calls = asyncio.Semaphore(max_concurrency)
         self.cache, self.cache_mode, self.budget = cache, cache_mode, budget
@@ -233,11 +234,11 @@ class ModelGateway:
                              f"(key {key[:12]})")
         worst_in = request.prompt_chars() // 2 + 1
         started = time.perf_counter()
-        async with self._all_calls, model.slots:
+        async with self._all_calls, model.limit.slot() as slot:
             reservation = self.budget.admit(price(card, worst_in, request.max_tokens), worst_in + request.max_tokens)
             completion = None
             try:
-                async for piece in self._pieces(model, role, request, record):
+                async for piece in self._pieces(model, slot, role, request, record):
                     if isinstance(piece, Completion):
                         completion = piece
                     else:
@@ -257,7 +258,7 @@ class ModelGateway:
             self.cache.put(key, request.provider, request.model, completion)
         self.on_call(record)
 
-    async def _pieces(self, model: _Model, role: str, request: Request,
+    async def _pieces(self, model: _Model, slot: Slot, role: str, request: Request,
                       record: CallRecord) -> AsyncIterator[str | Completion]:
         """The provider's stream: text pieces, then the whole Completion. Opening it and reading its first
         piece is one retried step."""
@@ -265,8 +266,8 @@ class ModelGateway:
             pieces = aiter(model.provider.stream(request))
             return pieces, await anext(pieces)
 
-        (pieces, first), record.attempts = await with_retries(opening, self.policy, f"{role} call to "
-                                                              f"{model.card.name}", self._jitter)
+        (pieces, first), record.attempts = await with_retries(lambda: slot.run(opening), self.policy,
+                                                              f"{role} call to {model.card.name}", self._jitter)
         yield first
         async for piece in pieces:
             yield piece
@@ -298,17 +299,17 @@ class ModelGateway:
         return answer
 
     async def _send(self, model: _Model, role: str, request: Request, record: CallRecord) -> Completion:
-        """To the provider, with retries, inside the model's and the run's concurrency limits. The budget
-        reserves the call's worst case once it holds a slot, and settles it when the call returns."""
+        """To the provider, with retries, inside the model's (adaptive) and the run's concurrency limits. The
+        budget reserves the call's worst case once it holds a slot, and settles it when the call returns."""
         worst_in = request.prompt_chars() // 2 + 1  # tokenizers rarely spend more than a token per 2 chars
         started = time.perf_counter()
-        async with self._all_calls, model.slots:
+        async with self._all_calls, model.limit.slot() as slot:
             reservation = self.budget.admit(price(model.card, worst_in, request.max_tokens),
                                             worst_in + request.max_tokens)
             try:
                 completion, record.attempts = await with_retries(
-                    lambda: model.provider.complete(request), self.policy, f"{role} call to {model.card.name}",
-                    self._jitter)
+                    lambda: slot.run(lambda: model.provider.complete(request)), self.policy,
+                    f"{role} call to {model.card.name}", self._jitter)
             except BaseException as exc:
                 self.budget.release(reservation)
                 if isinstance(exc, (ProviderError, AccountError)):
@@ -326,6 +327,7 @@ class ModelGateway:
         """A call came back: the ledger line gets its time, tokens and cost, and the budget its real spend."""
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.tokens_in, record.tokens_out = completion.tokens_in, completion.tokens_out
+        record.tokens_reused = completion.tokens_reused
         at_card = price(card, completion.tokens_in, completion.tokens_out)
         record.cost_usd = completion.cost_usd if completion.cost_usd is not None else at_card
         self.budget.settle(reservation, record.cost_usd, completion.tokens_in + completion.tokens_out, at_card)

@@ -36,6 +36,7 @@ class Completion:
     tokens_out: int
     cost_usd: float | None = None  # from the provider when it reports one; else priced from the card
     finish_reason: str | None = None  # "length": cut off at max_tokens
+    tokens_reused: int = 0  # prompt tokens whose evaluation the provider reused from an earlier prompt
 
 
 @dataclass
@@ -48,6 +49,7 @@ class CallRecord:
     request_key: str
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_reused: int = 0
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     cached: bool = False

@@ -12,8 +12,8 @@ from pydantic import Field
 
 from ..config import DialogConfig
 from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
-from ..dialog.graph import SemanticCheck, TurnDraft, run_dialog, steering_schema
-from ..dialog.structure import turn_bounds
+from ..dialog.graph import SemanticCheck, TurnDraft, plan_schema, run_dialog, steering_schema
+from ..dialog.structure import steering_calls, turn_bounds
 from ..estimate import PlannedCall
 from ..scenario import Template
 from ..simulation import Simulation
@@ -123,6 +123,8 @@ def dialog_plan(template: Template, dialog: DialogConfig, opening: int, later: i
     there (two at least: expect the midpoint), each with its steering, turns, judge and aftermath."""
     everyone = min(len(template.entities), dialog.max_participants)
     ids = [e.id for e in template.entities]
+    horizon = dialog.steering_horizon
+    steering = steering_schema(ids) if horizon == 1 else plan_schema(ids, horizon)
     roster = max(len(e.model_dump_json()) for e in template.entities) + 2000  # both layers and what they learn
     calls = []
     for participants, dialogs in ((everyone, opening), ((2 + everyone) / 2, later)):
@@ -130,7 +132,7 @@ def dialog_plan(template: Template, dialog: DialogConfig, opening: int, later: i
         turns = (lo + hi) / 2
         history = 150 * min(turns, 8) / 2
         calls += [
-            PlannedCall("steering", (turns + 1) * dialogs, 600 * participants + 900, steering_schema(ids)),
+            PlannedCall("steering", steering_calls(turns, horizon) * dialogs, 600 * participants + 900, steering),
             PlannedCall("dialog", turns * dialogs, roster + 400 + history, TurnDraft),
             PlannedCall("judge", dialog.semantic_check * dialogs, 150 * turns + 300, SemanticCheck),
             PlannedCall("extraction", dialogs, 150 * turns + 400, outcome_schema(ids)),

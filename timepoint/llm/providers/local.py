@@ -58,12 +58,30 @@ class LocalProvider:
                             "(or choose model=test)") from None
         without_extra_buffers()
         path = self.card.path or bundled_model_path()
-        return Llama(model_path=path, n_ctx=self.card.context_length, n_threads=os.cpu_count(), verbose=False)
+        llm = Llama(model_path=path, n_ctx=self.card.context_length, n_threads=os.cpu_count(), verbose=False)
+        if self.card.prompt_cache_mb:
+            from llama_cpp import LlamaRAMCache
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self.card.prompt_cache_mb << 20))
+        return llm
+
+    def _started(self) -> None:
+        """Load on first use, and zero llama.cpp's counters so `_reused` sees this call alone (the lock is held)."""
+        from llama_cpp import llama_cpp as capi
+        if self._llm is None:
+            self._llm = self._load()
+        capi.llama_perf_context_reset(self._llm.ctx)
+
+    def _reused(self, tokens_in: int, tokens_out: int) -> int:
+        """Prompt tokens this call did not evaluate: llama.cpp counts every token it decoded, the prompt's
+        and each generated token but the last fed back; what the prompt did not need came from a kept state."""
+        from llama_cpp import llama_cpp as capi
+        perf = capi.llama_perf_context(self._llm.ctx)
+        evaluated = perf.n_p_eval + max(0, perf.n_eval - max(0, tokens_out - 1))
+        return max(0, tokens_in - evaluated)
 
     def _generate(self, request: Request) -> Completion:
         with self._lock:
-            if self._llm is None:
-                self._llm = self._load()
+            self._started()
             out = self._llm.create_chat_completion(
                 messages=request.messages,
                 response_format={"type": "json_object", "schema": request.json_schema},
@@ -74,9 +92,11 @@ class LocalProvider:
                 presence_penalty=request.presence_penalty,
                 seed=request.seed,
             )
-        usage, choice = out["usage"], out["choices"][0]
+            usage, choice = out["usage"], out["choices"][0]
+            reused = self._reused(usage["prompt_tokens"], usage["completion_tokens"])
         return Completion(text=choice["message"]["content"] or "", tokens_in=usage["prompt_tokens"],
-                          tokens_out=usage["completion_tokens"], finish_reason=choice.get("finish_reason"))
+                          tokens_out=usage["completion_tokens"], finish_reason=choice.get("finish_reason"),
+                          tokens_reused=reused)
 
     async def complete(self, request: Request) -> Completion:
         return await asyncio.to_thread(self._generate, request)
@@ -95,8 +115,7 @@ class LocalProvider:
         def generate() -> None:
             try:
                 with self._lock:
-                    if self._llm is None:
-                        self._llm = self._load()
+                    self._started()
                     text, tokens_out, finish = [], 0, None
                     for chunk in self._llm.create_chat_completion(
                             messages=request.messages, stream=True, temperature=request.temperature,
@@ -113,7 +132,9 @@ class LocalProvider:
                         finish = choice.get("finish_reason") or finish
                     prompt = "\n".join(m["content"] for m in request.messages).encode()
                     tokens_in = len(self._llm.tokenize(prompt)) + 4 * len(request.messages)
-                hand(Completion(text="".join(text), tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish))
+                    reused = self._reused(tokens_in, tokens_out)
+                hand(Completion(text="".join(text), tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish,
+                                tokens_reused=reused))
             except BaseException as exc:  # handed to the event loop, raised there
                 hand(exc)
 

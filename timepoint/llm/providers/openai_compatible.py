@@ -17,6 +17,9 @@ from ..request import Completion, Request
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 ACCOUNT_STATUS = {401, 402, 403}  # bad key, no credit, forbidden: no other call would fare better
+# Too many requests, unavailable, overloaded (529, Anthropic's, passed on by gateways): the server asks for
+# less load. Other 5xx and timeouts say a call broke, not that it was one too many; fewer at once won't help.
+THROTTLE_STATUS = {429, 503, 529}
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -75,7 +78,8 @@ class OpenAICompatibleProvider:
         detail = response.text[:200].replace("\n", " ")
         message = f"HTTP {response.status_code} from {self.card.base_url}: {detail}"
         if response.status_code in RETRYABLE_STATUS:
-            return TransientError(message, _retry_after(response.headers))
+            return TransientError(message, _retry_after(response.headers),
+                                  throttled=response.status_code in THROTTLE_STATUS)
         if response.status_code in ACCOUNT_STATUS:
             return AccountError(message)
         return ProviderError(message)
@@ -86,7 +90,7 @@ class OpenAICompatibleProvider:
         code = error.get("code") if isinstance(error, dict) else None
         message = f"error in answer: {json.dumps(error)[:200]}"
         if code in RETRYABLE_STATUS or code is None:
-            return TransientError(message)
+            return TransientError(message, throttled=code in THROTTLE_STATUS)
         if code in ACCOUNT_STATUS:
             return AccountError(message)
         return ProviderError(message)
