@@ -2,7 +2,7 @@
 (`model.prompt_cache_mb`, the embedded card's default) and without them, at the same seed, in one run of
 this script on one machine.
 
-    python benchmarks/embedded_reuse.py [--seed 42] [--cache-mb 256] [--out embedded_reuse.json] [OVERRIDE ...]
+    python benchmarks/embedded_reuse.py [--seed 42] [--cache-mb 128] [--out embedded_reuse.json] [OVERRIDE ...]
 
 Each variant runs as a user runs it — its own process, run directory and an empty response cache
 (`cache.mode=off`), so every call reaches the model — and reports wall time, the prompt tokens sent and
@@ -50,7 +50,7 @@ def run(name: str, cache_mb: int, seed: int, overrides: list[str], folder: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--cache-mb", type=int, default=256, help="model.prompt_cache_mb with reuse on")
+    parser.add_argument("--cache-mb", type=int, default=128, help="model.prompt_cache_mb with reuse on")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows and ratios as JSON")
     args, overrides = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as folder:

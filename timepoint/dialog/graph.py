@@ -392,17 +392,15 @@ class DialogEngine:
         choose, twice, end = ("Choose who would really speak next and how", "", "end the dialog") if horizon == 1 \
             else (f"Plan who would really speak in each of the next {horizon} turns and how",
                   " or anyone twice running", "end the dialog after these turns (end_after)")
-        # Stable first: what holds for the whole dialog opens the prompt, so a model that keeps prompt states
-        # (the embedded one) evaluates only what changed since the last steering call.
         rules = (f"{choose}. Avoid round-robin order; never pick the last "
-                 f"speaker (named below){twice}; switch tactics after a dismissal; {end} when the goals are met "
+                 f"speaker ({last}){twice}; switch tactics after a dismissal; {end} when the goals are met "
                  f"or it has run its course, and lean toward ending after {s.min_turns} turns. "
                  f"Moves: {', '.join(MOVES)}. Answer in JSON.")
         user = (f"Scene: {self.tp.event}\nPeople:\n" + "\n".join(people) +
-                f"\nThis conversation tends toward: {s.ending.replace('_', ' ')}; aim for {s.min_turns}-"
-                f"{s.max_turns} turns.\n\nMood: {state['mood']}. Turns so far: {len(turns)}. "
-                f"Recent moves: {tactics}\nStep {state['steps'] + 1}. Last speaker: {last}."
-                + (f" Holding back now: {', '.join(quiet)}." if quiet else "") + f"\nLast lines:\n{recent}")
+                f"\n\nMood: {state['mood']}. Turns so far: {len(turns)} (aim for {s.min_turns}-{s.max_turns}). "
+                f"This conversation tends toward: {s.ending.replace('_', ' ')}.\nRecent moves: {tactics}\n"
+                f"Step {state['steps'] + 1}." + (f" Holding back now: {', '.join(quiet)}." if quiet else "") +
+                f"\nLast lines:\n{recent}")
         return [{"role": "system", "content": "You direct a multi-party conversation. " + rules},
                 {"role": "user", "content": user}]
 

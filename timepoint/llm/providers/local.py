@@ -42,6 +42,21 @@ def without_extra_buffers() -> None:
     capi.llama_model_default_params = params
 
 
+def prompt_states(capacity_bytes: int):
+    """llama-cpp-python's RAM cache of prompt states, keeping each state's KV cells but not its copy of the
+    logits (n_batch × vocabulary floats, 100 MB for SmolLM2, which the capacity does not count): a state
+    restored for its prefix is always decoded again from where the new prompt departs, so its old logits
+    are never read. One row is kept, which loading broadcasts."""
+    from llama_cpp import LlamaRAMCache
+
+    class PromptStates(LlamaRAMCache):
+        def __setitem__(self, key, state) -> None:
+            state.scores = state.scores[-1:].copy()
+            super().__setitem__(key, state)
+
+    return PromptStates(capacity_bytes=capacity_bytes)
+
+
 class LocalProvider:
     """One llama.cpp model per process; calls are serialised because a Llama is not thread-safe."""
 
@@ -60,8 +75,7 @@ class LocalProvider:
         path = self.card.path or bundled_model_path()
         llm = Llama(model_path=path, n_ctx=self.card.context_length, n_threads=os.cpu_count(), verbose=False)
         if self.card.prompt_cache_mb:
-            from llama_cpp import LlamaRAMCache
-            llm.set_cache(LlamaRAMCache(capacity_bytes=self.card.prompt_cache_mb << 20))
+            llm.set_cache(prompt_states(self.card.prompt_cache_mb << 20))
         return llm
 
     def _started(self) -> None:
