@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from ..history import KnownItem, RunHistory
+from ..history import KnownItem, RunHistory, TurnRecord
 from ..mechanisms import MECHANISMS, shadow
 from ..store import RunStore
 
@@ -64,10 +64,13 @@ def dialogs(h: RunHistory) -> list[dict]:
             "turn_count": d.turn_count,
             "quality": {"score": d.quality_score, "passed": d.quality_passed, "checks": d.quality_checks,
                         "semantic": d.semantic, "voice_distinctiveness": d.voice_distinctiveness},
-            "turns": [{"index": t.index, "speaker": t.speaker, "speaker_name": h.name(t.speaker),
-                       "content": t.content, "move": t.move, "move_target": t.move_target,
-                       "tone": t.emotional_tone} for t in d.turns]})
+            "turns": [turn(h, t) for t in d.turns]})
     return out
+
+
+def turn(h: RunHistory, t: TurnRecord) -> dict:
+    return {"index": t.index, "speaker": t.speaker, "speaker_name": h.name(t.speaker), "content": t.content,
+            "move": t.move, "move_target": t.move_target, "tone": t.emotional_tone}
 
 
 def _item(e: KnownItem) -> dict:

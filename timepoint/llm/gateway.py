@@ -117,6 +117,12 @@ RESAMPLE_TEMPERATURE = 0.6  # a resample at temperature 0 would only repeat itse
 FREE_TEXT_TOKENS = 400  # a spoken answer, when the caller names no limit
 
 
+def _record(role: str, request: Request) -> CallRecord:
+    """The ledger line a call starts with; what it cost and how it went are filled in as it goes."""
+    return CallRecord(role=role, provider=request.provider, model=request.model, request_key=request.key(),
+                      request=request)
+
+
 class ModelGateway:
     def __init__(self, chains: dict[str, list[ModelCard]], cache: ResponseCache, cache_mode: str, budget: Budget,
                  seed: int, on_call: Callable[[CallRecord], None], policy: RetryPolicy = RetryPolicy(),
@@ -220,22 +226,15 @@ class ModelGateway:
         request = Request(provider=card.provider, model=card.model_id, messages=messages, json_schema={},
                           temperature=card.temperature if temperature is None else temperature,
                           max_tokens=min(max_tokens or FREE_TEXT_TOKENS, card.max_output), seed=self.seed)
-        key = request.key()
-        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key,
-                            request=request)
-        if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
-            record.tokens_in, record.tokens_out, record.cached, record.answer = \
-                hit.tokens_in, hit.tokens_out, True, hit.text
+        record = _record(role, request)
+        if (hit := self._cached(role, request, record)) is not None:
+            record.answer = hit.text
             self.on_call(record)
             yield hit.text
             return
-        if self.cache_mode == "replay":
-            raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
-                             f"(key {key[:12]})")
-        worst_in = request.prompt_chars() // 2 + 1
         started = time.perf_counter()
         async with self._all_calls, model.limit.slot() as slot:
-            reservation = self.budget.admit(price(card, worst_in, request.max_tokens), worst_in + request.max_tokens)
+            reservation = self._reserve(card, request)
             completion = None
             try:
                 async for piece in self._pieces(model, slot, role, request, record):
@@ -255,7 +254,7 @@ class ModelGateway:
         self._settle(card, reservation, record, completion, started)
         record.answer = completion.text
         if self.cache_mode == "read_write":
-            self.cache.put(key, request.provider, request.model, completion)
+            self.cache.put(record.request_key, request.provider, request.model, completion)
         self.on_call(record)
 
     async def _pieces(self, model: _Model, slot: Slot, role: str, request: Request,
@@ -274,20 +273,12 @@ class ModelGateway:
 
     async def _attempt(self, model: _Model, role: str, request: Request, schema: type[T]) -> T:
         """One request, answered from the cache or the provider, parsed, and written to the ledger."""
-        key = request.key()
-        record = CallRecord(role=role, provider=request.provider, model=request.model, request_key=key,
-                            request=request)
-        if self.cache_mode != "off" and (hit := self.cache.get(key)) is not None:
-            record.tokens_in, record.tokens_out, record.cached = hit.tokens_in, hit.tokens_out, True
-            completion = hit
-        elif self.cache_mode == "replay":
-            raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
-                             f"(key {key[:12]}, {len(request.messages)} messages, last: "
-                             f"{request.messages[-1]['content'][:120]!r})")
-        else:
+        record = _record(role, request)
+        completion = self._cached(role, request, record)
+        if completion is None:
             completion = await self._send(model, role, request, record)
             if self.cache_mode == "read_write":
-                self.cache.put(key, request.provider, request.model, completion)
+                self.cache.put(record.request_key, request.provider, request.model, completion)
         record.answer = completion.text
         try:
             answer = _parse(schema, completion)
@@ -298,14 +289,30 @@ class ModelGateway:
             self.on_call(record)
         return answer
 
+    def _cached(self, role: str, request: Request, record: CallRecord) -> Completion | None:
+        """The cached answer to `request` (its tokens go on the ledger line, marked cached), or None when it
+        must be sent; under cache.mode=replay a miss is an error instead."""
+        if self.cache_mode != "off" and (hit := self.cache.get(record.request_key)) is not None:
+            record.tokens_in, record.tokens_out, record.cached = hit.tokens_in, hit.tokens_out, True
+            return hit
+        if self.cache_mode == "replay":
+            raise ReplayMiss(f"cache.mode=replay: no cached answer for the {role} call to {request.model} "
+                             f"(key {record.request_key[:12]}, {len(request.messages)} messages, last: "
+                             f"{request.messages[-1]['content'][:120]!r})")
+        return None
+
+    def _reserve(self, card: ModelCard, request: Request):
+        """Admit the call's worst case under the budget: its prompt at a token per 2 characters (tokenizers
+        rarely spend more) plus its whole max output."""
+        worst_in = request.prompt_chars() // 2 + 1
+        return self.budget.admit(price(card, worst_in, request.max_tokens), worst_in + request.max_tokens)
+
     async def _send(self, model: _Model, role: str, request: Request, record: CallRecord) -> Completion:
         """To the provider, with retries, inside the model's (adaptive) and the run's concurrency limits. The
         budget reserves the call's worst case once it holds a slot, and settles it when the call returns."""
-        worst_in = request.prompt_chars() // 2 + 1  # tokenizers rarely spend more than a token per 2 chars
         started = time.perf_counter()
         async with self._all_calls, model.limit.slot() as slot:
-            reservation = self.budget.admit(price(model.card, worst_in, request.max_tokens),
-                                            worst_in + request.max_tokens)
+            reservation = self._reserve(model.card, request)
             try:
                 completion, record.attempts = await with_retries(
                     lambda: slot.run(lambda: model.provider.complete(request)), self.policy,

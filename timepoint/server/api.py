@@ -4,7 +4,6 @@ side (`RunHistory`), found through `runs.run_dir`, so each endpoint answers an u
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse
 
 from ..__main__ import prepared
-from ..analysis.narrative import narrative
+from ..analysis.narrative import mechanisms as narrative_mechanisms
+from ..analysis.narrative import narrative, turn
 from ..convergence import convergence
 from ..export.fountain import screenplay
 from ..export.markdown import report
@@ -92,10 +92,7 @@ def dialogs(request: Request, run_id: str) -> list[dict]:
                 "mood": d.mood, "ending": d.ending, "quality_score": d.quality_score,
                 "quality_passed": d.quality_passed, "quality_checks": d.quality_checks,
                 "voice_distinctiveness": d.voice_distinctiveness,
-                "turns": [{"index": t.index, "speaker": t.speaker, "speaker_name": h.name(t.speaker),
-                           "content": t.content, "move": t.move, "move_target": t.move_target,
-                           "tone": t.emotional_tone, "state": _state(h, t.speaker, tp) if tp else None}
-                          for t in d.turns]})
+                "turns": [{**turn(h, t), "state": _state(h, t.speaker, tp) if tp else None} for t in d.turns]})
         return out
 
 
@@ -131,10 +128,10 @@ def mechanisms(request: Request, run_id: str | None = None) -> list[dict]:
     if run_id is None:
         return out
     with opened(runs.run_dir(_home(request), run_id)) as h:
-        fired = Counter(u.mechanism for u in h.mechanism_usage)
-        hooks = {m: sorted({u.hook for u in h.mechanism_usage if u.mechanism == m and u.hook}) for m in fired}
-        return [{**m, "enabled": h.run.has(m["id"]), "fired": fired[m["id"]] > 0, "uses": fired[m["id"]],
-                 "hooks": hooks.get(m["id"], [])} for m in out]
+        used = {u["id"]: u for u in narrative_mechanisms(h)}
+        return [{**m, "enabled": h.run.has(m["id"]), "fired": m["id"] in used,
+                 "uses": used.get(m["id"], {}).get("uses", 0), "hooks": sorted(used.get(m["id"], {}).get("hooks", []))}
+                for m in out]
 
 
 @lru_cache(maxsize=256)
