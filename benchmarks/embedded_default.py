@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,24 @@ def run_seed(seed: int, overrides: list[str], folder: Path) -> dict:
         return {"seed": seed, "exit": proc.returncode, "status": "no run.json", "error": proc.stderr[-300:],
                 "wall_s": round(wall, 1)}
     counts = summary["counts"]
+    caught = degenerate_caught(run_dir / "run.db")
     return {"seed": seed, "exit": proc.returncode, "status": summary["status"], "calls": summary["calls"]["total"],
             "gaps": len(summary["gaps"]), "gap_units": sorted({g["unit"].split(" (")[0] for g in summary["gaps"]}),
             "timepoints": counts["timepoints"], "dialogs": counts["dialogs"], "turns": counts["turns"],
-            "records": counts["training_examples"], "wall_s": round(wall, 1), "error": summary["error"]}
+            "records": counts["training_examples"], "caught": caught,
+            "degenerate_share": round(caught / (caught + counts["turns"]), 3) if caught + counts["turns"] else None,
+            "wall_s": round(wall, 1), "error": summary["error"]}
+
+
+def degenerate_caught(db_path: Path) -> int:
+    """Lines the dialogs' quality gate caught as degenerate (resampled or dropped): with the turns kept,
+    the lines the characters wrote."""
+    db = sqlite3.connect(db_path)
+    try:
+        return sum(json.loads(checks or "{}").get("degenerate_caught", 0)
+                   for (checks,) in db.execute("SELECT quality_checks FROM dialogs"))
+    finally:
+        db.close()
 
 
 def main() -> None:

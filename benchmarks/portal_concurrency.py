@@ -10,8 +10,12 @@ answers as the test model fills them), through the openai_compatible card: the w
 adaptive concurrency limit are then in the time. Each horizon is a run with dialog.steering_horizon=K.
 
 The longest chain: per backward step, generation then scoring (two calls deep, three with simulation
-judging's forward step); per dialog, its steering, turn and judge calls one after another, then one
-more for the aftermath, whose extraction and reflections run side by side.
+judging's forward step); per dialog, its steering and turn calls one after another, then one more for
+the aftermath, whose extraction, reflections and judge run side by side.
+
+Steering decides when a dialog ends, and how often it may is what the horizon changes (at horizon 1 every
+decision may end it, at k only every k-th), so horizons compare the same work only with the dialogs' length
+fixed: pass `dialog.min_turns=8 dialog.max_turns=8`. `lines` counts the lines the characters were asked for.
 """
 
 from __future__ import annotations
@@ -69,12 +73,11 @@ async def measure(template: str, delay: float, overrides: list[str], http: bool)
             provider = Delayed(load_card("test", "model"), delay)
             wall, sim = await timed_run(["model=test", *overrides], folder, {"test": provider})
             titles = provider.calls
-        judges = titles["SemanticCheck"]  # one judge per scored dialog
         steering = titles["SteeringDecision"] + titles["SteeringPlan"]  # horizon 1, horizon k > 1
         aftermaths = sum(1 for _ in sim.store.rows("dialogs"))
         depth = 3 if sim.mode_config.scoring == "simulation" else 2
-        chain = depth * portal.Portal(sim, sim.mode_config).steps + steering + titles["TurnDraft"] + judges + aftermaths
-        return {"calls": sum(titles.values()), "wall_s": wall, "chain": chain}
+        chain = depth * portal.Portal(sim, sim.mode_config).steps + steering + titles["TurnDraft"] + aftermaths
+        return {"calls": sum(titles.values()), "wall_s": wall, "chain": chain, "turns": titles["TurnDraft"]}
 
 
 def main() -> None:
@@ -88,13 +91,17 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.template}, {'HTTP' if args.http else 'in-process'}, {args.delay * 1000:.0f} ms a call, "
           f"max_concurrency {args.concurrency}")
-    print(f"{'horizon':>7} {'calls':>6} {'chain':>6} {'wall_s':>7} {'wall/chain':>10} {'wall/sum':>8}")
+    print(f"{'horizon':>7} {'calls':>6} {'lines':>6} {'chain':>6} {'chain_rel':>9} {'wall_s':>7} {'wall/chain':>10} "
+          f"{'wall/sum':>8}")
+    first = None
     for horizon in [int(k) for k in args.horizons.split(",")]:
         r = asyncio.run(measure(args.template, args.delay, [f"dialog.steering_horizon={horizon}",
                                                             f"model.max_concurrency={args.concurrency}",
                                                             *args.overrides], args.http))
-        print(f"{horizon:>7} {r['calls']:>6} {r['chain']:>6} {r['wall_s']:>7.2f} "
-              f"{r['wall_s'] / (r['chain'] * args.delay):>10.2f} {r['wall_s'] / (r['calls'] * args.delay):>8.3f}")
+        first = first or r
+        print(f"{horizon:>7} {r['calls']:>6} {r['turns']:>6} {r['chain']:>6} {r['chain'] / first['chain']:>9.2f} "
+              f"{r['wall_s']:>7.2f} {r['wall_s'] / (r['chain'] * args.delay):>10.2f} "
+              f"{r['wall_s'] / (r['calls'] * args.delay):>8.3f}")
 
 
 if __name__ == "__main__":

@@ -148,10 +148,6 @@ def system(request) -> str:
     return request.messages[0]["content"]
 
 
-DESCRIPTION_COPY = ("Dale Kowalski, Lab Manager. A plain-spoken lab manager who has run the Okafor Lab for "
-                    "nine years.")
-
-
 def test_a_degenerate_turn_is_resampled_and_a_persistent_one_becomes_a_gap(tmp_path):
     script = {2: "Dale Kowalski says:", 4: "The Mood: Neutral", 5: "*shrugs*"}
     sim, engine, dialog, provider = scripted_dialog(tmp_path, lambda n, _: script.get(n),
@@ -188,13 +184,22 @@ def test_a_degenerate_turn_is_resampled_and_a_persistent_one_becomes_a_gap(tmp_p
     assert json.loads(row["quality_checks"])["degenerate_caught"] == 3
 
 
+def own_prompt_copy(request) -> str:
+    """Twenty words of the speaker's own direction, from its name on: what a 135M model hands back."""
+    return " ".join(system(request).split()[2:22])
+
+
 def test_a_model_that_keeps_copying_its_prompt_ends_the_dialog_after_three_drops(tmp_path):
     sim, engine, dialog, provider = scripted_dialog(
-        tmp_path, lambda n, _: DESCRIPTION_COPY if n > 2 else None, "dialog.max_turns=8", "dialog.min_turns=8")
-    assert len(dialog.turns) == 2 and DESCRIPTION_COPY not in [t.content for t in dialog.turns]
+        tmp_path, lambda n, request: own_prompt_copy(request) if n > 2 else None,
+        "dialog.max_turns=8", "dialog.min_turns=8")
+    assert len(dialog.turns) == 2
+    assert not any(own_prompt_copy(r) in [t.content for t in dialog.turns] for r in provider.drafts)
     gaps = sim.store.rows("gaps")
     assert len(gaps) == graph.MAX_DROPS == 3
-    assert all(re.fullmatch(r"dialog turn 3 \((priya_raman|martin_okafor|dale_kowalski)\)", g["unit"]) for g in gaps)
+    dropped = [re.fullmatch(r"dialog turn 3 \((priya_raman|martin_okafor|dale_kowalski)\)", g["unit"]).group(1)
+               for g in gaps]
+    assert all(a != b for a, b in zip(dropped, dropped[1:])), "after a drop the next line is someone else's"
     assert all(g["reason"].startswith("degenerate: prompt_copy: copies") for g in gaps)
     keys = [r.key() for r in provider.drafts]
     assert len(set(keys)) == len(keys), "after a drop the same request must not be sent again"

@@ -202,3 +202,58 @@ def test_run_dialog_is_the_engine(tmp_path):
         return await run_dialog(sim, tp, list(sim.entities))
     dialog = asyncio.run(go())
     assert 4 <= len(dialog.turns) <= 5 and dialog.quality_score is not None
+
+
+class Judging(TestProvider):
+    """The test model with a scripted judge; every call takes a moment, and when each starts and ends is noted."""
+
+    def __init__(self, card, ratings: str):
+        super().__init__(card)
+        self.ratings, self.events = ratings, []
+
+    async def complete(self, request):
+        title = request.json_schema.get("title")
+        self.events.append(("start", title))
+        await asyncio.sleep(0.05)
+        self.events.append(("end", title))
+        if title == "SemanticCheck":
+            return Completion(json.dumps({k: self.ratings for k in (
+                "narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
+                | {"ai_patterns": []}), 10, 10)
+        return await super().complete(request)
+
+    def overlap(self, a: str, b: str) -> bool:
+        at = self.events.index
+        return at(("start", a)) < at(("end", b)) and at(("start", b)) < at(("end", a))
+
+
+def judged_dialog(tmp_path, ratings: str):
+    """A dialog lived through at the opening timepoint, its surface checks passed, judged by `ratings`."""
+    from timepoint.dialog import graph
+    from timepoint.modes.common import live_through
+
+    async def go():
+        sim = await new_simulation(tmp_path, "dialog.max_turns=4", "dialog.min_turns=4")
+        provider = Judging(sim.gateway._models["test"].card, ratings)
+        sim.gateway._models["test"].provider = provider
+        surface = graph.DialogEngine._final_quality
+        graph.DialogEngine._final_quality = lambda self, *a: {**surface(self, *a), "passed": True}
+        try:
+            dialog = await live_through(sim, opening(sim))
+        finally:
+            graph.DialogEngine._final_quality = surface
+        return sim, dialog, provider
+    return asyncio.run(go())
+
+
+def test_the_judge_reads_a_dialog_beside_its_aftermath_and_its_verdict_is_kept(tmp_path):
+    sim, dialog, provider = judged_dialog(tmp_path / "good", "good")
+    assert dialog.semantic["passed"] is True and dialog.semantic["naturalness"] == 0.7
+    assert dialog.quality_passed is True
+    assert provider.overlap("SemanticCheck", "DialogOutcome"), "the judge waits on nothing in the aftermath"
+    row = sim.store.rows("dialogs")[0]
+    assert json.loads(row["semantic"])["passed"] is True and row["quality_passed"] == 1
+
+    sim, dialog, _ = judged_dialog(tmp_path / "poor", "poor")
+    assert dialog.semantic["passed"] is False and dialog.quality_passed is False
+    assert sim.store.rows("dialogs")[0]["quality_passed"] == 0

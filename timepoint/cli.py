@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import EXPORT_FORMATS
 from .errors import UserError
-from .export import EXPORTERS
+from .export import exporter
 from .paths import default_home
 from .scenario import available_templates, load_template
 from .store import Catalog, open_run
@@ -87,7 +87,7 @@ def _export(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else run_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for path in EXPORTERS[args.format](store, out, args.compression):
+        for path in exporter(args.format)(store, out, args.compression):
             print(path)
     finally:
         store.close()

@@ -20,7 +20,7 @@ from . import config as config_module
 from .config import ModeConfig, ModelCard, RunConfig
 from .errors import BudgetExhausted, SimulationError, UserError
 from .estimate import Estimate, estimate
-from .export import EXPORTERS, oxen
+from .export import exporter, oxen
 from .export.lines import read_jsonl
 from .export.live import LiveExports
 from .export.summary import run_summary, write_run_json
@@ -191,7 +191,7 @@ def export_all(store: RunStore, run_dir: Path, formats: list[str], compression: 
     written, errors = {}, {}
     for name in formats:
         try:
-            written[name] = EXPORTERS[name](store, run_dir, compression)
+            written[name] = exporter(name)(store, run_dir, compression)
         except Exception as exc:  # noqa: BLE001 - any exporter bug must not cost the other datasets
             errors[name] = f"{type(exc).__name__}: {exc}"
             log.error("exporter %s failed: %s", name, errors[name])

@@ -157,16 +157,17 @@ async def reflect(sim: Simulation, tp: Timepoint, dialog: Dialog, entity: Entity
     None when they failed (a gap): this participant keeps the memory it had."""
     lines = transcript(sim, dialog.turns, 40)
     topics = [t.topic for t in entity.mind.rumination]
-    who = f"You are {entity.name}, {entity.title}. {entity.description}"
+    # Stable first: every participant's two calls open with the same transcript, so a model that keeps
+    # prompt states (the embedded one) reads it once per dialog rather than twice per participant.
+    opening = [{"role": "system", "content": "A conversation you took part in follows. Answer as yourself, in JSON."}]
+    who = f"{lines}\n\nYou are {entity.name}, {entity.title}. {entity.description}"
     reflection = await sim.attempt(f"memory update ({entity.id})", gather_all(
-        sim.gateway.structured("summary", [
-            {"role": "system", "content": f"{who} Record what you will remember of this conversation. "
-                                          "Answer in JSON."},
-            {"role": "user", "content": lines}], MemoryNote, temperature=0.5),
-        sim.gateway.structured("summary", [
-            {"role": "system", "content": f"{who} Say which of your preoccupations the conversation addressed, "
-                                          "and name at most two new ones. Answer in JSON."},
-            {"role": "user", "content": f"Your preoccupations: {'; '.join(topics) or 'none'}\n\n{lines}"}],
+        sim.gateway.structured("summary", [*opening, {
+            "role": "user", "content": f"{who}\nRecord what you will remember of this conversation."}],
+            MemoryNote, temperature=0.5),
+        sim.gateway.structured("summary", [*opening, {
+            "role": "user", "content": f"{who}\nYour preoccupations: {'; '.join(topics) or 'none'}. Say which of "
+                                       "them the conversation addressed, and name at most two new ones."}],
             rumination_schema(topics), temperature=0.5),
     ), tp.id)
     return reflection

@@ -6,8 +6,8 @@ plan the loop plays out, which shortens the dialog's chain of dependent calls); 
 exactly one turn through its own model call, with its own persona parameters; the gate resamples a
 degenerate turn (a bare speaker label, a stage direction, its own direction read back, a copied span
 of its prompt, a repeat — `quality.degenerate`) once and drops it as a gap if it is degenerate again,
-rewrites a hedged or stilted turn once, and at the end scores the dialog with the surface heuristics,
-what the gate caught and a semantic check.
+rewrites a hedged or stilted turn once, and at the end scores the dialog with the surface heuristics and
+what the gate caught; `semantic_check` adds the judge's reading beside the dialog's aftermath.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class DialogEngine:
         dialog = Dialog(id=f"dialog_{self.tp.id}", timepoint_id=self.tp.id, participants=self.participants,
                         turns=final["turns"], mood=final["mood"], ending=self.structure.ending,
                         quality_score=q.get("score"), quality_passed=q.get("passed"),
-                        quality_checks=q.get("checks", {}), semantic=q.get("semantic", {}),
+                        quality_checks=q.get("checks", {}),
                         voice_distinctiveness=q.get("voice"))
         for speaker, impulse in final["impulses"]:
             mind = self.sim.entities[speaker].mind
@@ -330,10 +330,11 @@ class DialogEngine:
         """A degenerate line is asked for again with a hint saying what was wrong; degenerate again, it
         is dropped and recorded as a gap, and steering goes on (the dialog ends after MAX_DROPS drops).
         Either way the rest of steering's plan is dropped: it was made for a conversation that went
-        otherwise. A hedged or stilted line is rewritten once, then let through."""
+        otherwise; after a drop the next turn goes to someone else, since a speaker asked again straight
+        away tends to fail the same way. A hedged or stilted line is rewritten once, then let through."""
         turns = state["turns"]
         if state["ended"]:
-            return {"quality": await self._final_quality(turns, state["attempts"], state["caught"],
+            return {"quality": self._final_quality(turns, state["attempts"], state["caught"],
                                                          state["dropped"])}
         if not state["produced"]:
             return {"retry": False}
@@ -349,9 +350,10 @@ class DialogEngine:
             self.sim.gap(f"dialog turn {len(turns)} ({last.speaker})", f"degenerate: {reason}", self.tp.id)
             dropped = state["dropped"] + 1
             update = {"turns": kept, "retry": False, "produced": False, "attempts": attempts, "caught": caught,
-                      "dropped": dropped, "notice": drop_notice(dropped, reason)} | replan
+                      "dropped": dropped, "notice": drop_notice(dropped, reason),
+                      "barred": state["barred"] + [last.speaker]} | replan  # another voice next
             if dropped >= MAX_DROPS:
-                update |= {"ended": True, "quality": await self._final_quality(kept, attempts, caught, dropped)}
+                update |= {"ended": True, "quality": self._final_quality(kept, attempts, caught, dropped)}
             return update
         problem = _hedged(turns)
         every = self.sim.config.dialog.quality_every
@@ -387,20 +389,22 @@ class DialogEngine:
         recent = "\n".join(f"{t.speaker} [{t.dialog_move}]: {t.content}" for t in turns[-6:]) or "(no one yet)"
         tactics = ", ".join(t.dialog_move for t in turns[-5:]) or "none"
         quiet = [self.names[p] for p in state["barred"]]
-        last = turns[-1].speaker if turns else "nobody"
+        last = turns[-1].speaker if turns else None
         horizon = sim.config.dialog.steering_horizon
         choose, twice, end = ("Choose who would really speak next and how", "", "end the dialog") if horizon == 1 \
             else (f"Plan who would really speak in each of the next {horizon} turns and how",
                   " or anyone twice running", "end the dialog after these turns (end_after)")
-        rules = (f"{choose}. Avoid round-robin order; never pick the last "
-                 f"speaker ({last}){twice}; switch tactics after a dismissal; {end} when the goals are met "
-                 f"or it has run its course, and lean toward ending after {s.min_turns} turns. "
-                 f"Moves: {', '.join(MOVES)}. Answer in JSON.")
+        rules = (f"{choose}. Avoid round-robin order; never pick the last speaker{twice}; switch tactics after a "
+                 f"dismissal; {end} when the goals are met or it has run its course, and lean toward ending after "
+                 f"{s.min_turns} turns. Moves: {', '.join(MOVES)}. Answer in JSON.")
+        # Stable first: the scene, the people and the lines so far open every call of this dialog the same
+        # way (a model that keeps prompt states reads them once); what changes each step comes last.
         user = (f"Scene: {self.tp.event}\nPeople:\n" + "\n".join(people) +
-                f"\n\nMood: {state['mood']}. Turns so far: {len(turns)} (aim for {s.min_turns}-{s.max_turns}). "
-                f"This conversation tends toward: {s.ending.replace('_', ' ')}.\nRecent moves: {tactics}\n"
+                f"\n\nThis conversation tends toward: {s.ending.replace('_', ' ')}; aim for "
+                f"{s.min_turns}-{s.max_turns} turns.\nLast lines:\n{recent}\n\n"
+                f"Mood: {state['mood']}. Turns so far: {len(turns)}. Recent moves: {tactics}. "
                 f"Step {state['steps'] + 1}." + (f" Holding back now: {', '.join(quiet)}." if quiet else "") +
-                f"\nLast lines:\n{recent}")
+                (f" Last speaker: {last} (not again)." if last else ""))
         return [{"role": "system", "content": "You direct a multi-party conversation. " + rules},
                 {"role": "user", "content": user}]
 
@@ -454,12 +458,13 @@ class DialogEngine:
                 {"role": "assistant", "content": json.dumps({"content": example, "emotional_tone": "neutral",
                                                              "knowledge_references": []})}]
 
-    async def _final_quality(self, turns: list[Turn], attempts: int = 0, caught: list[str] = (),
-                             dropped: int = 0) -> dict:
+    def _final_quality(self, turns: list[Turn], attempts: int = 0, caught: list[str] = (),
+                       dropped: int = 0) -> dict:
         """The surface score scaled by the share of clean attempts (lines written that were not
         degenerate: 1 − caught / attempts), passed at 0.6 like the surface checks; the checks add
         `degenerate_caught` (lines caught, resampled or dropped), `degenerate_dropped` (turns dropped as
-        gaps) and `degenerate_reasons` (caught lines by kind). A passing dialog then gets the judge's check."""
+        gaps) and `degenerate_reasons` (caught lines by kind). The judge's check comes later
+        (`semantic_check`)."""
         if not turns:
             return {}
         surface = surface_quality(turns)
@@ -473,22 +478,29 @@ class DialogEngine:
                   "checks": {**surface.checks, "degenerate_caught": len(caught), "degenerate_dropped": dropped,
                              "degenerate_reasons": kinds},
                   "voice": voice_distinctiveness(turns)}
-        check = None
-        if result["passed"] and self.sim.config.dialog.semantic_check:
-            check = await self.sim.attempt("dialog semantic check", self.sim.gateway.structured("judge", [
-                {"role": "system", "content": "You judge a dialog written for a fine-tuning dataset. Rate each "
-                                              "dimension and flag machine-like patterns. Answer in JSON."},
-                {"role": "user", "content": f"Scene: {self.tp.event}\n\n{transcript(self.sim, turns, 40)}"},
-            ], SemanticCheck, temperature=0.1), self.tp.id)
-        if check is not None:
-            scores = {k: LEVELS[getattr(check, k)] for k in
-                      ("narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
-            semantic_ok = all(v >= 0.4 for v in scores.values()) and len(check.ai_patterns) < 2
-            result["semantic"] = {**scores, "ai_patterns": check.ai_patterns, "passed": semantic_ok}
-            result["passed"] = semantic_ok
         log.info("Dialog quality check: score=%.2f", result["score"])
         log.info("Voice distinctiveness score: %.2f", result["voice"])
         return result
+
+
+async def semantic_check(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None:
+    """The judge's reading of a dialog that passed the surface checks: four ratings and the machine-like
+    patterns it shows; a dialog the judge fails is marked failed. It runs beside the dialog's aftermath,
+    which does not wait on it, so it is not one more call on the run's chain of dependent calls."""
+    if not dialog.quality_passed or not sim.config.dialog.semantic_check:
+        return
+    check = await sim.attempt("dialog semantic check", sim.gateway.structured("judge", [
+        {"role": "system", "content": "You judge a dialog written for a fine-tuning dataset. Rate each "
+                                      "dimension and flag machine-like patterns. Answer in JSON."},
+        {"role": "user", "content": f"Scene: {tp.event}\n\n{transcript(sim, dialog.turns, 40)}"},
+    ], SemanticCheck, temperature=0.1), tp.id)
+    if check is None:
+        return
+    scores = {k: LEVELS[getattr(check, k)] for k in
+              ("narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
+    passed = all(v >= 0.4 for v in scores.values()) and len(check.ai_patterns) < 2
+    dialog.semantic = {**scores, "ai_patterns": check.ai_patterns, "passed": passed}
+    dialog.quality_passed = passed
 
 
 async def run_dialog(sim: Simulation, tp: Timepoint, participants: list[str]) -> Dialog:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..store import RunStore
 from ..world import Timepoint
-from . import EXPORTERS
+from . import exporter
 
 LIVE_FORMATS = ("training", "chat")
 
@@ -27,7 +27,7 @@ class LiveExports:
             return
         self.staging.mkdir(exist_ok=True)
         for name in self.names:
-            for path in EXPORTERS[name](self.store, self.staging, "none"):
+            for path in exporter(name)(self.store, self.staging, "none"):
                 target = self.run_dir / path.name
                 os.replace(path, target)
                 self.live.add(target)

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import curve_fit, differential_evolution
 
 from ..adprs import Envelope, band, phi
 from ..world import CognitiveState, Resolution
@@ -99,6 +98,7 @@ def fit_envelope(points: list[float], prior: Envelope | None = None) -> tuple[En
     """
     if len(points) < MIN_FIT_POINTS:
         return Envelope(), math.nan
+    from scipy.optimize import curve_fit, differential_evolution  # 40 MB a run needs only at its end
     base = Envelope()
     taus = [tau_at(i, len(points)) for i in range(len(points))]
     observed = np.asarray(points, dtype=float)

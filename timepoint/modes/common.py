@@ -12,7 +12,8 @@ from pydantic import Field
 
 from ..config import DialogConfig
 from ..dialog.effects import MemoryNote, after_dialog, outcome_schema
-from ..dialog.graph import SemanticCheck, TurnDraft, plan_schema, run_dialog, steering_schema
+from ..concurrency import gather_all
+from ..dialog.graph import SemanticCheck, TurnDraft, plan_schema, run_dialog, semantic_check, steering_schema
 from ..dialog.structure import steering_calls, turn_bounds
 from ..estimate import PlannedCall
 from ..scenario import Template
@@ -100,7 +101,7 @@ async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
             sim.gap("dialog", f"only {len(dialog.turns)} turn(s) were written", tp.id)
             dialog = None
         else:
-            await after_dialog(sim, tp, dialog)
+            await gather_all(after_dialog(sim, tp, dialog), semantic_check(sim, tp, dialog))
             sim.store.save_dialog(dialog)
             log.info("%s dialog: %d turns among %s", tp.id, len(dialog.turns), ", ".join(participants))
     sim.snapshot(tp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 from ...errors import UserError
@@ -42,44 +43,45 @@ def without_extra_buffers() -> None:
     capi.llama_model_default_params = params
 
 
-def prompt_states(capacity_bytes: int):
-    """llama-cpp-python's RAM cache of prompt states, keeping each state's KV cells but not its copy of the
-    logits (n_batch × vocabulary floats, 100 MB for SmolLM2, which the capacity does not count): a state
-    restored for its prefix is always decoded again from where the new prompt departs, so its old logits
-    are never read. One row is kept, which loading broadcasts."""
-    from llama_cpp import LlamaRAMCache
+def one_row_of_logits(llm) -> None:
+    """Shrink llama-cpp-python's logits array (n_batch × vocabulary floats, 100 MB for SmolLM2) to one row.
 
-    class PromptStates(LlamaRAMCache):
-        def __setitem__(self, key, state) -> None:
-            state.scores = state.scores[-1:].copy()
-            super().__setitem__(key, state)
-
-    return PromptStates(capacity_bytes=capacity_bytes)
+    Sampling happens inside llama.cpp's sampler; without `logits_all` the array is read only for logprobs
+    and stopping criteria, which these calls never use. But a saved prompt state copies it whole and
+    restoring one fills it, so with kept states it would cost 100 MB a copy and make the array resident."""
+    import numpy as np
+    llm.scores = np.zeros((1, llm.n_vocab()), dtype=np.single)
 
 
 class LocalProvider:
-    """One llama.cpp model per process; calls are serialised because a Llama is not thread-safe."""
+    """One llama.cpp model per process, driven from one thread of its own: a Llama is not thread-safe, so
+    calls are serialised, and one thread keeps the model's allocations in one malloc arena (spread over
+    the default executor's threads, freed prompt states left each arena holding memory)."""
 
     def __init__(self, card):
         self.card = card
         self._llm = None
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+
+    def _run(self, work, *args):
+        return asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
     def _load(self):
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, LlamaRAMCache
         except ImportError:
             raise UserError("model=local needs llama-cpp-python: pip install -e '.[local]' "
                             "(or choose model=test)") from None
         without_extra_buffers()
         path = self.card.path or bundled_model_path()
         llm = Llama(model_path=path, n_ctx=self.card.context_length, n_threads=os.cpu_count(), verbose=False)
+        one_row_of_logits(llm)
         if self.card.prompt_cache_mb:
-            llm.set_cache(prompt_states(self.card.prompt_cache_mb << 20))
+            llm.set_cache(LlamaRAMCache(capacity_bytes=self.card.prompt_cache_mb << 20))
         return llm
 
     def _started(self) -> None:
-        """Load on first use, and zero llama.cpp's counters so `_reused` sees this call alone (the lock is held)."""
+        """Load on first use, and zero llama.cpp's counters so `_reused` sees this call alone."""
         from llama_cpp import llama_cpp as capi
         if self._llm is None:
             self._llm = self._load()
@@ -94,29 +96,28 @@ class LocalProvider:
         return max(0, tokens_in - evaluated)
 
     def _generate(self, request: Request) -> Completion:
-        with self._lock:
-            self._started()
-            out = self._llm.create_chat_completion(
-                messages=request.messages,
-                response_format={"type": "json_object", "schema": request.json_schema},
-                temperature=request.temperature,
-                top_p=request.top_p,
-                max_tokens=request.max_tokens,
-                frequency_penalty=request.frequency_penalty,
-                presence_penalty=request.presence_penalty,
-                seed=request.seed,
-            )
-            usage, choice = out["usage"], out["choices"][0]
-            reused = self._reused(usage["prompt_tokens"], usage["completion_tokens"])
+        self._started()
+        out = self._llm.create_chat_completion(
+            messages=request.messages,
+            response_format={"type": "json_object", "schema": request.json_schema},
+            temperature=request.temperature,
+            top_p=request.top_p,
+            max_tokens=request.max_tokens,
+            frequency_penalty=request.frequency_penalty,
+            presence_penalty=request.presence_penalty,
+            seed=request.seed,
+        )
+        usage, choice = out["usage"], out["choices"][0]
+        reused = self._reused(usage["prompt_tokens"], usage["completion_tokens"])
         return Completion(text=choice["message"]["content"] or "", tokens_in=usage["prompt_tokens"],
                           tokens_out=usage["completion_tokens"], finish_reason=choice.get("finish_reason"),
                           tokens_reused=reused)
 
     async def complete(self, request: Request) -> Completion:
-        return await asyncio.to_thread(self._generate, request)
+        return await self._run(self._generate, request)
 
     async def stream(self, request: Request):
-        """llama.cpp's token stream, read in a worker thread and handed over as it comes; a consumer that
+        """llama.cpp's token stream, read on the model's thread and handed over as it comes; a consumer that
         stops early stops the generation at the next token. llama.cpp reports no usage when streaming:
         the answer's tokens are counted as they come, the prompt's by the model's own tokenizer."""
         loop = asyncio.get_running_loop()
@@ -128,31 +129,30 @@ class LocalProvider:
 
         def generate() -> None:
             try:
-                with self._lock:
-                    self._started()
-                    text, tokens_out, finish = [], 0, None
-                    for chunk in self._llm.create_chat_completion(
-                            messages=request.messages, stream=True, temperature=request.temperature,
-                            top_p=request.top_p, max_tokens=request.max_tokens, seed=request.seed,
-                            frequency_penalty=request.frequency_penalty, presence_penalty=request.presence_penalty):
-                        if stop.is_set():
-                            break
-                        choice = chunk["choices"][0]
-                        piece = choice["delta"].get("content")
-                        if piece:
-                            text.append(piece)
-                            tokens_out += 1
-                            hand(piece)
-                        finish = choice.get("finish_reason") or finish
-                    prompt = "\n".join(m["content"] for m in request.messages).encode()
-                    tokens_in = len(self._llm.tokenize(prompt)) + 4 * len(request.messages)
-                    reused = self._reused(tokens_in, tokens_out)
+                self._started()
+                text, tokens_out, finish = [], 0, None
+                for chunk in self._llm.create_chat_completion(
+                        messages=request.messages, stream=True, temperature=request.temperature,
+                        top_p=request.top_p, max_tokens=request.max_tokens, seed=request.seed,
+                        frequency_penalty=request.frequency_penalty, presence_penalty=request.presence_penalty):
+                    if stop.is_set():
+                        break
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content")
+                    if piece:
+                        text.append(piece)
+                        tokens_out += 1
+                        hand(piece)
+                    finish = choice.get("finish_reason") or finish
+                prompt = "\n".join(m["content"] for m in request.messages).encode()
+                tokens_in = len(self._llm.tokenize(prompt)) + 4 * len(request.messages)
+                reused = self._reused(tokens_in, tokens_out)
                 hand(Completion(text="".join(text), tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish,
                                 tokens_reused=reused))
             except BaseException as exc:  # handed to the event loop, raised there
                 hand(exc)
 
-        worker = asyncio.create_task(asyncio.to_thread(generate))
+        worker = self._run(generate)
         try:
             while True:
                 item = await handed.get()
@@ -166,7 +166,10 @@ class LocalProvider:
             await worker
 
     async def close(self) -> None:
-        with self._lock:
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
+        """Free the model once the calls already queued on its thread are done."""
+        await self._run(self._free)
+
+    def _free(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
