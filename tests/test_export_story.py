@@ -126,8 +126,9 @@ def test_report_lists_competing_timelines(finished_run, tmp_path):
     db = _copy_db(finished_run.run_dir, tmp_path / "run")
     with sqlite3.connect(db) as conn:
         run_id = conn.execute("SELECT run_id FROM runs").fetchone()[0]
-        conn.execute("INSERT INTO timelines VALUES (?, 'branch_1', 'main', 'tp_001', 'branching', 1, 0.42, "
-                     "'[\"low_coherence\"]', '{}')", (run_id,))
+        conn.execute("INSERT INTO timelines (run_id, timeline_id, parent_timeline_id, branch_point, mode, rank,"
+                     " coherence, flags, metadata) VALUES (?, 'branch_1', 'main', 'tp_001', 'branching', 1, 0.42,"
+                     " '[\"low_coherence\"]', '{}')", (run_id,))
     conn.close()
 
     report = (_export(db, tmp_path / "out") / "report.md").read_text(encoding="utf-8")

@@ -34,7 +34,7 @@ from .export.lines import write_jsonl
 from .export.parquet import BOOL, INT, STR, STRS
 from .export.training import distinctive, training_records
 from .history import RunHistory, RunInfo
-from .store import MIGRATIONS, TABLES, RunStore, migrate
+from .store import MIGRATIONS, TABLES, RunStore, insert_rows, migrate
 
 VARIATION = pa.struct([("strategy", STR), ("index", INT)])
 PROVENANCE = [("run_id", STR), ("template", STR), ("mode", STR), ("model", STR), ("seed", INT),
@@ -224,11 +224,7 @@ def collect_kind(name: str, found: list[tuple[Path, dict]], out: Path, threshold
 def _append_rows(history: RunHistory, db: sqlite3.Connection, table: str) -> None:
     """One table's rows of a run, less the AUTOINCREMENT id: every store numbers from 1, so ids would
     collide across runs (nothing refers to them)."""
-    rows = [{k: v for k, v in row.items() if k != "id"} for row in history.table(table)]
-    if rows:
-        cols = list(rows[0])
-        db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                       [tuple(row.values()) for row in rows])
+    insert_rows(db, table, [{k: v for k, v in row.items() if k != "id"} for row in history.table(table)])
 
 
 def merge_stores(stores: list[RunHistory], path: Path) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -172,6 +174,17 @@ def _connect(path: Path, create: bool = True) -> sqlite3.Connection:
     return db
 
 
+def insert_rows(db: sqlite3.Connection, table: str, rows: list[dict], conflict: str = "") -> None:
+    """Rows by column name (the keys of the first), so they land right in a table whatever order
+    ALTER TABLE left its columns in. `conflict` is SQLite's OR clause: "", "REPLACE" or "IGNORE"."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    verb = f"INSERT OR {conflict}" if conflict else "INSERT"
+    db.executemany(f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                   [tuple(row[c] for c in columns) for row in rows])
+
+
 def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
     """Apply the migrations a database lacks, each in one transaction. Each step takes the write lock
     first (BEGIN IMMEDIATE) and reads the version under it, so two processes opening a new file at
@@ -203,6 +216,8 @@ class RunStore:
         if not create and not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no run store")
         self.db = _connect(path, create)
+        self._depth = 0                            # steps open (see step)
+        self._held_calls: list[CallRecord] = []    # calls finished while a step is open (see record_call)
         try:
             migrate(self.db, MIGRATIONS)
             self.run_id = run_id or self._only_run_id()
@@ -216,88 +231,126 @@ class RunStore:
             raise FileNotFoundError(f"{self.path} holds no run")
         return row[0]
 
+    # -- steps ----------------------------------------------------------------------------
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """One unit of a run's work (a timepoint lived through, a timeline kept), committed whole or not
+        at all, so the store never holds half of one (principle 3). Every write made inside joins one
+        transaction, invisible to other connections until the outermost step commits; an exception rolls
+        the step back and propagates. A step inside a step is a savepoint: its failure undoes only its own
+        writes. Every write method is a step of its own, so outside a step each write commits itself.
+
+        Steps that span awaits must nest, not overlap: concurrent tasks share this one connection, so two
+        tasks each holding a step open would tangle their savepoints; that is refused as a RuntimeError."""
+        depth = self._depth
+        savepoint = f"step_{depth}"
+        self.db.execute(f"SAVEPOINT {savepoint}" if depth else "BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+            if self._depth != depth + 1:
+                raise RuntimeError("store steps overlap: another task opened a step inside this one and has "
+                                   "not closed it; steps that span awaits must nest")
+            self.db.execute(f"RELEASE {savepoint}" if depth else "COMMIT")
+        except BaseException:
+            self._undo(savepoint if depth else None)
+            raise
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self._write_held_calls()
+
+    def _undo(self, savepoint: str | None) -> None:
+        """Take back a failed step: its savepoint, or the whole transaction when it is the outermost."""
+        if not self.db.in_transaction:
+            return  # some errors (a full disk) end the transaction themselves
+        if savepoint:
+            self.db.execute(f"ROLLBACK TO {savepoint}")
+            self.db.execute(f"RELEASE {savepoint}")
+        else:
+            self.db.execute("ROLLBACK")
+
+    def _insert(self, table: str, rows: list[dict], conflict: str = "") -> None:
+        """This run's rows, by column name."""
+        insert_rows(self.db, table, [{"run_id": self.run_id, **row} for row in rows], conflict)
+
     # -- writes ---------------------------------------------------------------------------
 
     def begin_run(self, **fields) -> None:
-        with self.db:
-            cols = ["run_id", "status", "created_at", *fields]
-            self.db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                            [self.run_id, "running", now_iso(), *fields.values()])
+        with self.step():
+            self._insert("runs", [{"status": "running", "created_at": now_iso(), **fields}])
 
     def update_run(self, **fields) -> None:
-        with self.db:
+        with self.step():
             sets = ", ".join(f"{k} = ?" for k in fields)
             self.db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), self.run_id])
 
     def save_entities(self, entities: list[Entity]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO entities (run_id, entity_id, name, entity_type, role, title, description,"
-                " traits, goals, voice_guide, speech_examples, resolution, tensor, cognitive, physical, mind)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, e.id, e.name, e.type, e.role, e.title, e.description, json.dumps(e.traits),
-                  json.dumps(e.goals), json.dumps(e.voice_guide), json.dumps(e.speech_examples), e.resolution,
-                  e.tensor.model_dump_json(), e.cognitive.model_dump_json(), e.physical.model_dump_json(),
-                  e.mind.model_dump_json()) for e in entities])
+        with self.step():
+            self._insert("entities", [dict(
+                entity_id=e.id, name=e.name, entity_type=e.type, role=e.role, title=e.title,
+                description=e.description, traits=json.dumps(e.traits), goals=json.dumps(e.goals),
+                voice_guide=json.dumps(e.voice_guide), speech_examples=json.dumps(e.speech_examples),
+                resolution=e.resolution, tensor=e.tensor.model_dump_json(), cognitive=e.cognitive.model_dump_json(),
+                physical=e.physical.model_dump_json(), mind=e.mind.model_dump_json()) for e in entities], "REPLACE")
 
     def save_relationships(self, relationships: list[Relationship], timepoint_id: str | None = None) -> None:
         """Current relationships; with a timepoint, also their state there (M13 trajectories)."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, r.a, r.b, r.type, r.trust, r.alignment, r.interactions) for r in relationships])
+        with self.step():
+            self._insert("relationships", [dict(
+                entity_a=r.a, entity_b=r.b, rel_type=r.type, trust=r.trust, alignment=r.alignment,
+                interactions=r.interactions) for r in relationships], "REPLACE")
             if timepoint_id:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO relationship_states VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(self.run_id, r.a, r.b, timepoint_id, r.trust, r.alignment, r.interactions)
-                     for r in relationships])
+                self._insert("relationship_states", [dict(
+                    entity_a=r.a, entity_b=r.b, timepoint_id=timepoint_id, trust=r.trust, alignment=r.alignment,
+                    interactions=r.interactions) for r in relationships], "REPLACE")
 
     def save_timeline(self, timeline_id: str, mode: str, rank: int, coherence: float | None = None,
                       flags: list[str] = (), metadata: dict | None = None, parent: str | None = None,
                       branch_point: str | None = None) -> None:
         """A timeline of the run: "main" is the one dialogs and training data follow; rank 0 is the best."""
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO timelines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (self.run_id, timeline_id, parent, branch_point, mode, rank, coherence,
-                             json.dumps(list(flags)), json.dumps(metadata or {})))
+        with self.step():
+            self._insert("timelines", [dict(
+                timeline_id=timeline_id, parent_timeline_id=parent, branch_point=branch_point, mode=mode,
+                rank=rank, coherence=coherence, flags=json.dumps(list(flags)),
+                metadata=json.dumps(metadata or {}))], "REPLACE")
 
     def save_timepoint(self, tp: Timepoint, causal: bool = True) -> None:
         """A timepoint; with `causal` (M7), also its causal edge from its parent."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO timepoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.run_id, tp.id, tp.index, tp.timeline_id, tp.timestamp.isoformat(), tp.event,
-                 json.dumps(tp.entities_present), tp.causal_parent, tp.causal_link, tp.importance,
-                 json.dumps(tp.metadata)))
+        with self.step():
+            self._insert("timepoints", [dict(
+                timepoint_id=tp.id, idx=tp.index, timeline_id=tp.timeline_id, timestamp=tp.timestamp.isoformat(),
+                event=tp.event, entities_present=json.dumps(tp.entities_present), causal_parent=tp.causal_parent,
+                causal_link=tp.causal_link, importance=tp.importance, metadata=json.dumps(tp.metadata))], "REPLACE")
             if causal and tp.causal_parent:
-                self.db.execute("INSERT OR IGNORE INTO causal_edges VALUES (?, ?, ?, ?)",
-                                (self.run_id, tp.causal_parent, tp.id, "causes"))
+                self._insert("causal_edges", [dict(source=tp.causal_parent, target=tp.id, kind="causes")], "IGNORE")
 
     def save_dialog(self, dialog: Dialog) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO dialogs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.run_id, dialog.id, dialog.timepoint_id, json.dumps(dialog.participants), dialog.summary,
-                 len(dialog.turns), dialog.ending, dialog.mood, dialog.quality_score,
-                 None if dialog.quality_passed is None else int(dialog.quality_passed),
-                 json.dumps(dialog.quality_checks), json.dumps(dialog.semantic), dialog.voice_distinctiveness))
-            self.db.executemany(
-                "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, dialog.id, t.index, t.speaker, t.content, t.emotional_tone,
-                  json.dumps(t.knowledge_references), json.dumps(t.params, sort_keys=True), t.dialog_move,
-                  t.move_target) for t in dialog.turns])
+        with self.step():
+            self._insert("dialogs", [dict(
+                dialog_id=dialog.id, timepoint_id=dialog.timepoint_id, participants=json.dumps(dialog.participants),
+                summary=dialog.summary, turn_count=len(dialog.turns), ending=dialog.ending, mood=dialog.mood,
+                quality_score=dialog.quality_score,
+                quality_passed=None if dialog.quality_passed is None else int(dialog.quality_passed),
+                quality_checks=json.dumps(dialog.quality_checks), semantic=json.dumps(dialog.semantic),
+                voice_distinctiveness=dialog.voice_distinctiveness)], "REPLACE")
+            self._insert("turns", [dict(
+                dialog_id=dialog.id, idx=t.index, speaker=t.speaker, content=t.content,
+                emotional_tone=t.emotional_tone, knowledge_references=json.dumps(t.knowledge_references),
+                params=json.dumps(t.params, sort_keys=True), dialog_move=t.dialog_move, move_target=t.move_target)
+                for t in dialog.turns], "REPLACE")
 
     def add_exposures(self, events: list[ExposureEvent]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO exposure_events (run_id, entity_id, event_type, information, source, timestamp,"
-                " confidence, timepoint_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, e.entity_id, e.event_type, e.information, e.source, e.timestamp.isoformat(),
-                  e.confidence, e.timepoint_id) for e in events])
+        with self.step():
+            self._insert("exposure_events", [dict(
+                entity_id=e.entity_id, event_type=e.event_type, information=e.information, source=e.source,
+                timestamp=e.timestamp.isoformat(), confidence=e.confidence, timepoint_id=e.timepoint_id)
+                for e in events])
 
     def save_compression(self, rows: dict[str, tuple[dict, float]]) -> None:
         """M6: each entity's compressed codes and its tensor's maturity."""
-        with self.db:
+        with self.step():
             self.db.executemany("UPDATE entities SET compressed = ?, maturity = ? WHERE run_id = ? AND entity_id = ?",
                                 [(json.dumps(codes), maturity, self.run_id, eid)
                                  for eid, (codes, maturity) in rows.items()])
@@ -306,10 +359,9 @@ class RunStore:
                      trained: bool) -> None:
         """M5: the question, the answer, and the entity's level before and after; its query count and,
         when elevated, its training count go up."""
-        with self.db:
-            self.db.execute("INSERT INTO queries (run_id, entity_id, question, intent, answer, resolution_before,"
-                            " resolution_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (self.run_id, entity_id, question, intent, answer, before, after, now_iso()))
+        with self.step():
+            self._insert("queries", [dict(entity_id=entity_id, question=question, intent=intent, answer=answer,
+                                          resolution_before=before, resolution_after=after, created_at=now_iso())])
             self.db.execute("UPDATE entities SET query_count = query_count + 1, training_count = training_count + ?,"
                             " resolution = ? WHERE run_id = ? AND entity_id = ?",
                             (int(trained), after, self.run_id, entity_id))
@@ -318,32 +370,28 @@ class RunStore:
                     answer: str, context: str | None) -> None:
         """One exchange with a character (`timepoint chat`, the server's chat API): `as_of` is the
         timepoint it spoke as of (None: the end of the run); `context` a document the user added."""
-        with self.db:
-            self.db.execute("INSERT INTO chats (run_id, session, channel, entity_id, as_of, question, answer, context,"
-                            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (self.run_id, session, channel, entity_id, as_of, question, answer, context, now_iso()))
+        with self.step():
+            self._insert("chats", [dict(session=session, channel=channel, entity_id=entity_id, as_of=as_of,
+                                        question=question, answer=answer, context=context, created_at=now_iso())])
 
     def save_shadow(self, rows: list[dict], fits: dict) -> None:
         """ADPRS in shadow: per entity and timepoint, φ's band beside the resolution it really had; and the
         envelope fitted to each entity's activation, kept so that no reader has to fit it again."""
-        with self.db:
+        columns = ("entity_id", "timepoint_id", "phi", "predicted_band", "actual_resolution", "divergence",
+                   "continuous_divergence")
+        with self.step():
             self.db.execute("UPDATE runs SET shadow_fits = ? WHERE run_id = ?", (json.dumps(fits), self.run_id))
-            self.db.executemany(
-                "INSERT OR REPLACE INTO shadow_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, r["entity_id"], r["timepoint_id"], r["phi"], r["predicted_band"],
-                  r["actual_resolution"], r["divergence"], r["continuous_divergence"]) for r in rows])
+            self._insert("shadow_evaluations", [{c: r[c] for c in columns} for r in rows], "REPLACE")
 
     def add_validations(self, rows: list[dict]) -> None:
         """M4 findings: which validator, how severe, about whom and when, and what it found."""
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO validations (run_id, validator, severity, entity_id, timepoint_id, message)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(self.run_id, r["validator"], r["severity"], r.get("entity_id"), r.get("timepoint_id"),
-                  r["message"]) for r in rows])
+        with self.step():
+            self._insert("validations", [dict(validator=r["validator"], severity=r["severity"],
+                                              entity_id=r.get("entity_id"), timepoint_id=r.get("timepoint_id"),
+                                              message=r["message"]) for r in rows])
 
     def remove_exposure(self, entity_id: str, information: str) -> None:
-        with self.db:
+        with self.step():
             self.db.execute("DELETE FROM exposure_events WHERE run_id = ? AND entity_id = ? AND information = ?",
                             (self.run_id, entity_id, information))
 
@@ -351,45 +399,59 @@ class RunStore:
                         knowledge_counts: dict[str, int]) -> None:
         """Each entity's state at the end of a timepoint, its mind (arc, ledger, what is unspoken) with it:
         the before/after of training records, read "as of" a timepoint by the read side (history.py)."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO entity_states (run_id, entity_id, timepoint_id, seq, tensor, cognitive,"
-                " physical, knowledge_count, resolution, mind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.run_id, e.id, timepoint_id, seq, e.tensor.model_dump_json(), e.cognitive.model_dump_json(),
-                  e.physical.model_dump_json(), knowledge_counts.get(e.id, 0), e.resolution, e.mind.model_dump_json())
-                 for e in entities])
+        with self.step():
+            self._insert("entity_states", [dict(
+                entity_id=e.id, timepoint_id=timepoint_id, seq=seq, tensor=e.tensor.model_dump_json(),
+                cognitive=e.cognitive.model_dump_json(), physical=e.physical.model_dump_json(),
+                knowledge_count=knowledge_counts.get(e.id, 0), resolution=e.resolution,
+                mind=e.mind.model_dump_json()) for e in entities], "REPLACE")
 
     def record_call(self, call: CallRecord) -> None:
-        """One ledger row per call, and the run's running totals."""
-        with self.db:
-            self.db.execute(
-                "INSERT INTO llm_calls (run_id, role, provider, model, request_key, tokens_in, tokens_out,"
-                " tokens_reused, cost_usd, latency_ms, cached, attempts, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.run_id, call.role, call.provider, call.model, call.request_key, call.tokens_in,
-                 call.tokens_out, call.tokens_reused, call.cost_usd, round(call.latency_ms, 1), int(call.cached),
-                 call.attempts, call.error, now_iso()))
-            self.db.execute(
-                "UPDATE runs SET llm_calls = llm_calls + 1, cached_calls = cached_calls + ?,"
-                " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, tokens_reused = tokens_reused + ?,"
-                " cost_usd = cost_usd + ? WHERE run_id = ?",
-                (int(call.cached), call.tokens_in, call.tokens_out, call.tokens_reused, call.cost_usd,
-                 self.run_id))
+        """One ledger row per call, and the run's running totals.
+
+        A call that finishes while a step is open (a dialog's calls, during its timepoint) is held and
+        written in a transaction of its own as soon as the step ends, committed or rolled back. It cannot
+        join the step: the model layer's concurrent tasks write through this one connection, where every
+        write lands in the open transaction, so a step that rolled back would take with it the rows of
+        calls that were made and paid for. A second connection cannot write them either while the step
+        holds the write lock. Held rows reach the store a step late; calls.jsonl and the response cache
+        have every call the moment it finishes."""
+        if self._depth:
+            self._held_calls.append(call)
+        else:
+            self._write_calls([call])
+
+    def _write_held_calls(self) -> None:
+        """The calls that finished while the last step was open, now that it is over (see record_call)."""
+        held, self._held_calls = self._held_calls, []
+        if held:
+            self._write_calls(held)
+
+    def _write_calls(self, calls: list[CallRecord]) -> None:
+        with self.step():
+            for c in calls:
+                self._insert("llm_calls", [dict(
+                    role=c.role, provider=c.provider, model=c.model, request_key=c.request_key,
+                    tokens_in=c.tokens_in, tokens_out=c.tokens_out, tokens_reused=c.tokens_reused, cost_usd=c.cost_usd,
+                    latency_ms=round(c.latency_ms, 1), cached=int(c.cached), attempts=c.attempts, error=c.error,
+                    created_at=now_iso())])
+                self.db.execute(
+                    "UPDATE runs SET llm_calls = llm_calls + 1, cached_calls = cached_calls + ?,"
+                    " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, tokens_reused = tokens_reused + ?,"
+                    " cost_usd = cost_usd + ? WHERE run_id = ?",
+                    (int(c.cached), c.tokens_in, c.tokens_out, c.tokens_reused, c.cost_usd, self.run_id))
 
     def record_gap(self, unit: str, reason: str, timepoint_id: str | None = None, role: str | None = None,
                    request_key: str | None = None) -> None:
         """Work the run skipped because a call failed for good: what, where, which call, why."""
-        with self.db:
-            self.db.execute(
-                "INSERT INTO gaps (run_id, timepoint_id, unit, role, request_key, reason, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.run_id, timepoint_id, unit, role, request_key, reason, now_iso()))
+        with self.step():
+            self._insert("gaps", [dict(timepoint_id=timepoint_id, unit=unit, role=role, request_key=request_key,
+                                       reason=reason, created_at=now_iso())])
 
     def record_mechanism(self, mechanism: str, hook: str, timepoint_id: str | None = None) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT INTO mechanism_usage (run_id, mechanism, hook, timepoint_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)", (self.run_id, mechanism, hook, timepoint_id, now_iso()))
+        with self.step():
+            self._insert("mechanism_usage", [dict(mechanism=mechanism, hook=hook, timepoint_id=timepoint_id,
+                                                  created_at=now_iso())])
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -3,19 +3,10 @@ holding only this run's rows, so it can be shared and queried without the store 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from ..history import RunHistory
-from ..store import TABLES, RunStore
-
-
-def _copy_rows(h: RunHistory, db: sqlite3.Connection, table: str) -> None:
-    rows = h.table(table)
-    if rows:
-        cols = list(rows[0])
-        db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                       [tuple(row.values()) for row in rows])
+from ..store import TABLES, RunStore, insert_rows
 
 
 def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Path]:
@@ -24,9 +15,9 @@ def export(store: RunStore, out_dir: Path, compression: str = "none") -> list[Pa
     path.unlink(missing_ok=True)  # a re-export starts afresh instead of colliding with its earlier rows
     copy, h = RunStore(path, store.run_id), RunHistory(store)
     try:
-        with copy.db:
+        with copy.step():
             for table in TABLES:
-                _copy_rows(h, copy.db, table)
+                insert_rows(copy.db, table, h.table(table))
         copy.db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file: no -wal/-shm beside it
     finally:
         copy.close()

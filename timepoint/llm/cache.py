@@ -40,7 +40,8 @@ class ResponseCache:
     def put(self, key: str, provider: str, model: str, completion: Completion) -> None:
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO responses (key, provider, model, text, tokens_in, tokens_out, cost_usd,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, provider, model, completion.text, completion.tokens_in, completion.tokens_out,
                  completion.cost_usd, time.time()),
             )

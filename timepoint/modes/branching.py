@@ -303,10 +303,11 @@ async def run(sim: Simulation) -> None:
         stored.append((timeline, path))
     best = kept[0][1]
     for tp, b in zip(linked([_moment(b) for b in best], "main"), best):
-        for iv in b.interventions:
-            if iv not in (b.parent.interventions if b.parent else []):
-                apply(sim, iv, tp.id, tp.timestamp)
-        await live_through(sim, tp)
+        with sim.store.step():  # an intervention is written with the timepoint that takes it
+            for iv in b.interventions:
+                if iv not in (b.parent.interventions if b.parent else []):
+                    apply(sim, iv, tp.id, tp.timestamp)
+            await live_through(sim, tp)
 
 
 def plan(template: Template, mode: BranchingMode, dialog: DialogConfig) -> list[PlannedCall]:

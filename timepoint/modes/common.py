@@ -71,9 +71,11 @@ async def follow(sim: Simulation, moments: list[Moment]) -> None:
 
 def keep(sim: Simulation, moments: list[Moment], timeline: str, prefix: str, parent: str | None = None,
          first_index: int = 0) -> None:
-    """A path dialogs do not follow: its timepoints and causal links, queryable like the chosen one."""
-    for tp in linked(moments, timeline, prefix, parent, first_index):
-        sim.keep_timepoint(tp)
+    """A path dialogs do not follow: its timepoints and causal links, queryable like the chosen one,
+    stored in one step."""
+    with sim.store.step():
+        for tp in linked(moments, timeline, prefix, parent, first_index):
+            sim.keep_timepoint(tp)
 
 
 def participants_of(sim: Simulation, present: list[str]) -> list[str]:
@@ -85,6 +87,13 @@ def participants_of(sim: Simulation, present: list[str]) -> list[str]:
 
 
 async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
+    """Live through `tp` as one step of the store: everything it writes commits together, or, if it
+    fails, none of it does."""
+    with sim.store.step():
+        return await _live(sim, tp)
+
+
+async def _live(sim: Simulation, tp: Timepoint) -> Dialog | None:
     """Let the mechanisms act on `tp` and say who may talk, record it, give everyone present an
     `experienced` event, run its dialog and aftermath, and snapshot everyone's state there."""
     sim.at_timepoint(tp)

@@ -287,14 +287,15 @@ async def run(sim: Simulation) -> None:
     best = paths[0]
     spoken = {pr.at_index: pr for pr in best.prophecies}
     for tp in linked(best.moments, "main"):
-        if tp.index in spoken:
-            pr = spoken[tp.index]
-            tp.metadata["prophecy"] = _record(pr)
-            sim.expose([ExposureEvent(entity_id=eid, event_type="expectation", information=f"Foretold ({pr.kind}): "
-                                      f"{pr.text}", source=f"prophecy:{sem.prophecy_mechanism}",
-                                      timestamp=tp.timestamp, confidence=0.5, timepoint_id=tp.id)
-                        for eid in tp.entities_present])
-        await live_through(sim, tp)
+        with sim.store.step():  # the prophecy is written with the timepoint it is spoken at
+            if tp.index in spoken:
+                pr = spoken[tp.index]
+                tp.metadata["prophecy"] = _record(pr)
+                sim.expose([ExposureEvent(entity_id=eid, event_type="expectation", information=f"Foretold ({pr.kind}): "
+                                          f"{pr.text}", source=f"prophecy:{sem.prophecy_mechanism}",
+                                          timestamp=tp.timestamp, confidence=0.5, timepoint_id=tp.id)
+                            for eid in tp.entities_present])
+            await live_through(sim, tp)
 
 
 def plan(template: Template, mode: CyclicalMode, dialog: DialogConfig) -> list[PlannedCall]:
