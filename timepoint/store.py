@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .llm.request import CallRecord
+from .migrations import migrate
 from .world import Dialog, Entity, ExposureEvent, Relationship, Timepoint
 
 # Numbered migrations: a store at user_version N gets migrations N.. applied in order.
@@ -170,27 +171,6 @@ def _connect(path: Path, create: bool = True) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
     return db
-
-
-def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
-    """Apply the migrations a database lacks, each in one transaction. Each step takes the write lock
-    first (BEGIN IMMEDIATE) and reads the version under it, so two processes opening a new file at
-    once (a parallel sweep's catalog) never both create its tables: the second finds the work done."""
-    while True:
-        db.execute("BEGIN IMMEDIATE")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version >= len(migrations):
-            db.execute("COMMIT")
-            return
-        try:
-            for statement in migrations[version].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {version + 1}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
 
 class RunStore:
