@@ -12,6 +12,7 @@
     timepoint collect DIR... --out DATASET merge runs (a sweep) into one deduplicated dataset
     timepoint new "premise" [--entities N] [--timepoints N] [--run]   the model writes a template
     timepoint serve [--host H] [--port P] [--home DIR] [--token T] [--budget-usd X]   API and dashboard
+    timepoint cache stats|prune --older-than 30d|clear [--home DIR]   the response cache of a home
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sqlite3
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import EXPORT_FORMATS
 from .errors import UserError
 from .export import exporter
+from .llm import ResponseCache
 from .paths import default_home
 from .scenario import available_templates, load_template
 from .store import Catalog, open_run
@@ -231,6 +237,75 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str) -> float:
+    """Seconds in a duration such as 30d, 12h or 90m: argparse's type for --older-than, so a bad one is
+    refused with the flag named and exit 2."""
+    match = re.fullmatch(r"([1-9][0-9]*)([mhdw])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; allowed: a whole number above 0 and a unit, "
+                                         "m (minutes), h (hours), d (days) or w (weeks), e.g. 30d")
+    return int(match[1]) * DURATION_UNITS[match[2]]
+
+
+def _size(count: int) -> str:
+    """A byte count in B, KB, MB or GB: the largest unit that keeps it at 1 or more."""
+    if count < 1024:
+        return f"{count} B"
+    scaled, unit = count / 1024, "KB"
+    for larger in ("MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, larger
+    return f"{scaled:.1f} {unit}"
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+
+
+def _cache(args: argparse.Namespace) -> None:
+    """Open the home's cache.db (upgrading an old one) for one action; none there is said, not created."""
+    path = Path(args.home) / "cache.db"
+    if not path.is_file():
+        print(f"no cache at {path}: nothing has been cached in this home yet "
+              "(the home is --home, else $TIMEPOINT_HOME, else .timepoint)")
+        return
+    try:
+        cache = ResponseCache(path)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"cache: {path} is not a readable response cache: {exc}") from None
+    try:
+        args.action(cache, args)
+    finally:
+        cache.close()
+
+
+def _cache_stats(cache: ResponseCache, args: argparse.Namespace) -> None:
+    stats = cache.stats()
+    print(f"{cache.path}: {stats.entries} entries, {_size(stats.answer_bytes)} of answers, "
+          f"{_size(cache.disk_bytes())} on disk")
+    if stats.entries:
+        print(f"oldest written {_when(stats.oldest)}, newest {_when(stats.newest)}; entries by provider and model:")
+        width = max(len(provider) for provider, _, _ in stats.by_model)
+        for provider, model, count in stats.by_model:
+            print(f"  {count:>8}  {provider:<{width}}  {model}")
+
+
+def _cache_prune(cache: ResponseCache, args: argparse.Namespace) -> None:
+    cutoff = time.time() - args.older_than
+    removed = cache.prune(cutoff)
+    print(f"pruned {removed} entries neither written nor used since {_when(cutoff)}; "
+          f"{cache.stats().entries} left, {_size(cache.disk_bytes())} on disk")
+
+
+def _cache_clear(cache: ResponseCache, args: argparse.Namespace) -> None:
+    removed = cache.clear()
+    print(f"cleared {removed} entries from {cache.path}; {_size(cache.disk_bytes())} on disk")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timepoint", description="Timepoint post-run tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -295,10 +370,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="bearer token every request must carry (default $TIMEPOINT_SERVE_TOKEN)")
     p.add_argument("--budget-usd", type=float, default=1.0, help="hard cap on what chat requests may spend (USD)")
     p.set_defaults(func=_serve)
+    _cache_parser(sub)
     return parser
 
 
-COMMANDS = {"list", "export", "estimate", "query", "chat", "convergence", "diff", "collect", "audit", "new", "serve"}
+def _cache_parser(sub) -> None:
+    """`timepoint cache stats|prune|clear`, each taking --home."""
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", default=str(default_home()), help="the home whose cache.db to act on "
+                      "(default $TIMEPOINT_HOME or .timepoint)")
+    actions = sub.add_parser("cache", help="the response cache: stats, prune or clear").add_subparsers(
+        dest="action_name", metavar="stats|prune|clear", required=True)
+    p = actions.add_parser("stats", parents=[home], help="entries, size, oldest and newest, entries per model")
+    p.set_defaults(func=_cache, action=_cache_stats)
+    p = actions.add_parser("prune", parents=[home], help="remove entries not written or used for a while")
+    p.add_argument("--older-than", required=True, type=duration, metavar="DURATION",
+                   help="e.g. 30d, 12h, 90m or 2w: entries neither written nor used within it go")
+    p.set_defaults(func=_cache, action=_cache_prune)
+    p = actions.add_parser("clear", parents=[home], help="remove every entry")
+    p.set_defaults(func=_cache, action=_cache_clear)
+
+
+COMMANDS = {"list", "export", "estimate", "query", "chat", "convergence", "diff", "collect", "audit", "new", "serve",
+            "cache"}
 
 
 def main() -> None:

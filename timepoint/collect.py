@@ -34,7 +34,8 @@ from .export.lines import write_jsonl
 from .export.parquet import BOOL, INT, STR, STRS
 from .export.training import distinctive, training_records
 from .history import RunHistory, RunInfo
-from .store import MIGRATIONS, TABLES, RunStore, insert_rows, migrate
+from .migrations import migrate
+from .store import MIGRATIONS, TABLES, RunStore, insert_rows
 
 VARIATION = pa.struct([("strategy", STR), ("index", INT)])
 PROVENANCE = [("run_id", STR), ("template", STR), ("mode", STR), ("model", STR), ("seed", INT),

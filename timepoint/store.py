@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .llm.request import CallRecord
+from .migrations import migrate
 from .world import Dialog, Entity, ExposureEvent, Relationship, Timepoint
 
 # Numbered migrations: a store at user_version N gets migrations N.. applied in order.
@@ -183,27 +184,6 @@ def insert_rows(db: sqlite3.Connection, table: str, rows: list[dict], conflict: 
     verb = f"INSERT OR {conflict}" if conflict else "INSERT"
     db.executemany(f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                    [tuple(row[c] for c in columns) for row in rows])
-
-
-def migrate(db: sqlite3.Connection, migrations: list[str]) -> None:
-    """Apply the migrations a database lacks, each in one transaction. Each step takes the write lock
-    first (BEGIN IMMEDIATE) and reads the version under it, so two processes opening a new file at
-    once (a parallel sweep's catalog) never both create its tables: the second finds the work done."""
-    while True:
-        db.execute("BEGIN IMMEDIATE")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version >= len(migrations):
-            db.execute("COMMIT")
-            return
-        try:
-            for statement in migrations[version].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {version + 1}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
 
 class RunStore:

@@ -117,6 +117,13 @@ RESAMPLE_TEMPERATURE = 0.6  # a resample at temperature 0 would only repeat itse
 FREE_TEXT_TOKENS = 400  # a spoken answer, when the caller names no limit
 
 
+def _request(card: ModelCard, **fields) -> Request:
+    """A request to the card's model, addressed (and so cached) by all that picks the answerer: provider,
+    model id, endpoint and structured-output mode."""
+    return Request(provider=card.provider, model=card.model_id, endpoint=card.base_url or card.path,
+                   structured_output=card.structured_output, **fields)
+
+
 def _record(role: str, request: Request) -> CallRecord:
     """The ledger line a call starts with; what it cost and how it went are filled in as it goes."""
     return CallRecord(role=role, provider=request.provider, model=request.model, request_key=request.key(),
@@ -185,8 +192,8 @@ class ModelGateway:
         grammar = card.structured_output == "grammar"
         room = min(token_budget(json_schema, grammar), card.max_output)
         # Under a grammar the schema's caps bound the answer, so it always gets the room to close them.
-        first = Request(
-            provider=card.provider, model=card.model_id, messages=messages, json_schema=json_schema,
+        first = _request(
+            card, messages=messages, json_schema=json_schema,
             temperature=card.temperature if temperature is None else temperature, top_p=top_p,
             max_tokens=min(max(max_tokens or 0, room) if grammar else max_tokens or room, card.max_output),
             frequency_penalty=frequency_penalty, presence_penalty=presence_penalty, seed=self.seed,
@@ -207,7 +214,7 @@ class ModelGateway:
                     {"role": "user", "content": f"That answer does not fit the required JSON schema: {unfit}. "
                                                 "Reply again with JSON only."}])
             else:
-                request = replace(request, seed=derived_seed(self.seed, first.key(), attempt),
+                request = replace(request, seed=derived_seed(self.seed, first.content_key(), attempt),
                                   temperature=max(first.temperature, RESAMPLE_TEMPERATURE))
         error = StructuredOutputError(
             f"{role} call to {card.name} gave no answer that fits {schema.__name__} in {attempts} attempts: "
@@ -223,9 +230,9 @@ class ModelGateway:
         before the first piece; after it, the caller has shown words and the call fails as it stands."""
         model = self._chains[role][0]
         card = model.card
-        request = Request(provider=card.provider, model=card.model_id, messages=messages, json_schema={},
-                          temperature=card.temperature if temperature is None else temperature,
-                          max_tokens=min(max_tokens or FREE_TEXT_TOKENS, card.max_output), seed=self.seed)
+        request = _request(card, messages=messages, json_schema={},
+                           temperature=card.temperature if temperature is None else temperature,
+                           max_tokens=min(max_tokens or FREE_TEXT_TOKENS, card.max_output), seed=self.seed)
         record = _record(role, request)
         if (hit := self._cached(role, request, record)) is not None:
             record.answer = hit.text

@@ -7,10 +7,17 @@ import json
 from dataclasses import asdict, dataclass
 
 
+def _digest(fields: dict) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Request:
     provider: str
     model: str
+    endpoint: str | None  # where the model is served (base URL, or GGUF path): one model id can name two models
+    structured_output: str  # how the answer is held to the schema: another mode can give another answer
     messages: list[dict]
     json_schema: dict
     temperature: float
@@ -21,9 +28,13 @@ class Request:
     seed: int = 0
 
     def key(self) -> str:
-        """Content address of the whole request: same request, same answer."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """Content address of the whole request, where and how it is asked included: same request, same answer."""
+        return _digest(asdict(self))
+
+    def content_key(self) -> str:
+        """Address of what the model is asked, wherever and however: resample seeds derive from it, so a
+        run against the same model at another URL sends the same requests."""
+        return _digest({k: v for k, v in asdict(self).items() if k not in ("endpoint", "structured_output")})
 
     def prompt_chars(self) -> int:
         return sum(len(m["content"]) for m in self.messages)
