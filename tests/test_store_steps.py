@@ -15,8 +15,9 @@ from conftest import new_simulation
 from timepoint.engine import execute
 from timepoint.export.live import LiveExports
 from timepoint.llm.request import CallRecord
+from timepoint.migrations import migrate
 from timepoint.modes.common import live_through
-from timepoint.store import MIGRATIONS, TABLES, RunStore, migrate
+from timepoint.store import MIGRATIONS, TABLES, RunStore
 from timepoint.world import Timepoint
 
 # Where each table says which timepoint a row belongs to (turns belong to it through their dialog).
