@@ -168,7 +168,7 @@ def test_fit_warm_start_falls_back_to_cold_start(monkeypatch):
     def failing_curve_fit(*args, **kwargs):
         raise RuntimeError("Optimal parameters not found")
 
-    monkeypatch.setattr(shadow, "curve_fit", failing_curve_fit)
+    monkeypatch.setattr("scipy.optimize.curve_fit", failing_curve_fit)  # shadow imports it when it fits
     assert shadow.fit_envelope(POINTS, prior=KNOWN) == shadow.fit_envelope(POINTS)
 
 
