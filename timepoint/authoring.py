@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import UserError, describe
+from .numeric import clamp
 from .scenario import ModeName, Resolution, Template
 
 Short = Annotated[str, Field(max_length=160)]
@@ -64,7 +65,7 @@ def to_template(draft: SceneDraft, cast: list[DraftEntity], mode: ModeName, time
         ids.append(base if base not in ids else f"{base}_{len(ids)}")
     return {
         "world_id": world_id, "title": draft.title, "premise": draft.premise, "mode": mode,
-        "time": {"start": datetime(min(9999, max(1, draft.year)), draft.month, draft.day, draft.hour),
+        "time": {"start": datetime(clamp(draft.year, 1, 9999), draft.month, draft.day, draft.hour),
                  "resolution": draft.resolution, "step": max(1, draft.step)},
         "timepoints": timepoints,
         "scene": {"title": draft.title, "location": draft.location, "opening_event": draft.opening_event},

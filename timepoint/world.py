@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .adprs import Envelope
+from .numeric import clamp
 
 Resolution = Literal["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
 
@@ -44,10 +45,6 @@ def behavior_from_traits(traits: list[str]) -> list[float]:
         for dim, value in _TRAIT_PUSHES.get(trait.lower().strip(), {}).items():
             pushes.setdefault(dim, []).append(value)
     return [round(sum(pushes[d]) / len(pushes[d]), 4) if d in pushes else 0.5 for d in range(8)]
-
-
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return max(lo, min(hi, x))
 
 
 class TTMTensor(BaseModel):
@@ -91,9 +88,9 @@ def cognitive_from_tensor(t: TTMTensor) -> CognitiveState:
     """TTM → cognitive units: valence ttm·2−1, energy ttm·100, patience ttm·100."""
     c = t.context
     return CognitiveState(
-        valence=_clamp(c[1] * 2 - 1, -1, 1), arousal=_clamp(c[2], 0, 1), energy=max(0.0, c[3] * 100),
-        confidence=_clamp(c[4], 0, 1), patience=max(0.0, c[5] * 100), risk=_clamp(c[6], 0, 1),
-        social=_clamp(c[7], 0, 1),
+        valence=clamp(c[1] * 2 - 1, -1, 1), arousal=clamp(c[2], 0, 1), energy=max(0.0, c[3] * 100),
+        confidence=clamp(c[4], 0, 1), patience=max(0.0, c[5] * 100), risk=clamp(c[6], 0, 1),
+        social=clamp(c[7], 0, 1),
     )
 
 
@@ -104,7 +101,7 @@ def tensor_with_cognitive(t: TTMTensor, cog: CognitiveState, knowledge_count: in
         (cog.valence + 1) / 2, cog.arousal, cog.energy / 100, cog.confidence,
         cog.patience / 100, cog.risk, cog.social,
     ]
-    return t.model_copy(update={"context": [round(_clamp(v, 0, 1), 4) for v in context]})
+    return t.model_copy(update={"context": [round(clamp(v, 0, 1), 4) for v in context]})
 
 
 class Memory(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..numeric import clamp
 from ..world import CognitiveState, PhysicalState
 
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ confidence, risk and sociability)."""
 INF = float("inf")
 RANGES = {"energy": (0.0, INF), "patience": (0.0, INF), "confidence": (0.0, 1.0), "valence": (-1.0, 1.0),
           "risk": (0.0, 1.0), "social": (0.0, 1.0)}
-
-
-def _clamp(x: float, lo: float, hi: float = INF) -> float:
-    return max(lo, min(hi, x))
 
 
 def load(phys: PhysicalState) -> tuple[dict[str, float], dict[str, float]]:
@@ -68,16 +65,16 @@ def embodied(cog: CognitiveState, phys: PhysicalState) -> CognitiveState:
     `CognitiveState`'s ranges. Apply it to the state beneath the body's effects (`unburdened`):
     applied to a state it already weighs on, it compounds."""
     factors, offsets = load(phys)
-    update = {f: _clamp(getattr(cog, f) * k, *RANGES[f]) for f, k in factors.items()}
-    update |= {f: _clamp(getattr(cog, f) + d, *RANGES[f]) for f, d in offsets.items()}
+    update = {f: clamp(getattr(cog, f) * k, *RANGES[f]) for f, k in factors.items()}
+    update |= {f: clamp(getattr(cog, f) + d, *RANGES[f]) for f, d in offsets.items()}
     return cog.model_copy(update=update)
 
 
 def unburdened(cog: CognitiveState, applied: dict) -> CognitiveState:
     """The state beneath a load as it was applied (`at_timepoint` records it): factors divided out,
     offsets taken back."""
-    update = {f: _clamp(getattr(cog, f) / k, *RANGES[f]) for f, k in applied.get("factor", {}).items() if k > 0}
-    update |= {f: _clamp(getattr(cog, f) - d, *RANGES[f]) for f, d in applied.get("offset", {}).items()}
+    update = {f: clamp(getattr(cog, f) / k, *RANGES[f]) for f, k in applied.get("factor", {}).items() if k > 0}
+    update |= {f: clamp(getattr(cog, f) - d, *RANGES[f]) for f, d in applied.get("offset", {}).items()}
     return cog.model_copy(update=update)
 
 
