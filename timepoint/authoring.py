@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .errors import UserError, describe
 from .numeric import clamp
-from .scenario import ModeName, Resolution, Template
+from .scenario import ModeName, Template, TimeUnit
 
 Short = Annotated[str, Field(max_length=160)]
 
@@ -46,7 +46,7 @@ class SceneDraft(BaseModel):
     month: Literal[tuple(range(1, 13))]
     day: Literal[tuple(range(1, 29))]
     hour: Literal[tuple(range(24))]
-    resolution: Resolution = Field(description="The unit of time between timepoints")
+    resolution: TimeUnit = Field(description="The unit of time between timepoints")
     step: int = Field(description="How many units between timepoints")
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from .adprs import Envelope
 from .numeric import clamp
 
+# How much detail an entity carries (M1), lowest to highest: elevation ranks levels in this order.
 Resolution = Literal["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
 
 # The behaviour vector is openness, conscientiousness, extraversion, agreeableness, neuroticism,
@@ -240,13 +241,13 @@ class Dialog(BaseModel):
     voice_distinctiveness: float | None = None
 
 
-def advance(start: datetime, resolution: str, steps: int) -> datetime:
-    """`start` moved on by `steps` units of `resolution` (calendar-aware for months and up)."""
-    months = {"month": 1, "quarter": 3, "year": 12}.get(resolution)
+def advance(start: datetime, unit: str, steps: int) -> datetime:
+    """`start` moved on by `steps` time units (calendar-aware for months and up)."""
+    months = {"month": 1, "quarter": 3, "year": 12}.get(unit)
     if months:
         total = start.month - 1 + months * steps
         return start.replace(year=start.year + total // 12, month=total % 12 + 1, day=min(start.day, 28))
-    seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[resolution]
+    seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[unit]
     return start + timedelta(seconds=seconds * steps)
 
 

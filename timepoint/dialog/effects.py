@@ -24,7 +24,7 @@ from .prompts import transcript
 _WORDS = re.compile(r"[a-z']+")
 
 CATEGORIES = ("fact", "decision", "opinion", "plan", "revelation", "question", "agreement")
-LEVELS = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
+SALIENCE_BY_WORD = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
 RESIDUES = ("relief", "anger", "anxiety", "hope", "shame", "resolve", "suspicion", "sadness", "pride", "none")
 
 # Every judged enum and what it moves, in one table: a participant's valence (−1..1) and arousal
@@ -88,7 +88,7 @@ def outcome_schema(participants: list[str]) -> type[BaseModel]:
 class MemoryItem(BaseModel):
     summary: str = Field(max_length=160)
     emotional_residue: Literal[RESIDUES]
-    salience: Literal[tuple(LEVELS)]
+    salience: Literal[tuple(SALIENCE_BY_WORD)]
 
 
 class MemoryNote(BaseModel):
@@ -176,7 +176,7 @@ def remember(sim: Simulation, tp: Timepoint, entity: Entity, reflection: tuple) 
     not depend on which call finished first."""
     note, brooding = reflection
     mind = entity.mind
-    memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=LEVELS[m.salience],
+    memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=SALIENCE_BY_WORD[m.salience],
                        timepoint_id=tp.id) for m in note.items]
     addressed = set(getattr(brooding, "addressed", []))
     kept, before = [], {t.topic: t.intensity for t in mind.rumination}
