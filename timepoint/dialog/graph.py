@@ -179,13 +179,6 @@ def drop_notice(dropped: int, reason: str) -> str:
             f"{_what_was_wrong(reason)}. Speak in your own words.")
 
 
-def _turn_problem(turns: list[Turn], prompt: list[dict] = (), names: list[str] = ()) -> str | None:
-    """Why the newest turn should be written again, if it should: it is degenerate (a repeat of an
-    earlier line, a bare label, ...), or it is the second to open with a hedge."""
-    reason = _degenerate_turn(turns, list(prompt), list(names))
-    return resample_hint(reason) if reason else _hedged(turns)
-
-
 def _hedged(turns: list[Turn]) -> str | None:
     last, earlier = turns[-1], turns[:-1]
     if opens_with_hedge(last.content) and any(opens_with_hedge(t.content) for t in earlier):

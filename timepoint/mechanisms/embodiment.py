@@ -1,7 +1,7 @@
 """M8 embodied states: the body bends the mind.
 
-Pain and fever reshape an entity's cognitive state before it speaks, and age caps what the body
-can do. The formulas are the reference's (plus a fever's drain on energy); cognitive units are
+Pain and fever reshape an entity's cognitive state before it speaks (what age forbids a body to
+do is M4's). The formulas are the reference's (plus a fever's drain on energy); cognitive units are
 `CognitiveState`'s (valence −1..1, energy and patience in points (defaults 100 and 50), the rest
 0..1). No model calls.
 
@@ -85,25 +85,6 @@ def carried(sim: Simulation, entity_id: str) -> dict:
         if isinstance(applied, dict) and entity_id in applied:
             return applied[entity_id]
     return {}
-
-
-def capacities(age: float) -> dict[str, float]:
-    """What an age leaves of the body's capacities: each is 1.0 up to its threshold age, then
-    declines linearly to a floor (recovery hyperbolically, without a floor).
-
-    stamina from 25 to a floor of .3, vision from 20 to .4, hearing from 30 to .5,
-    recovery 1/(1 + (age − 30)·.05) from 30, cognitive speed from 30 to .5.
-    """
-    def past(threshold: float) -> float:
-        return max(0.0, age - threshold)
-
-    return {
-        "stamina": max(0.3, 1 - past(25) * 0.01),
-        "vision": max(0.4, 1 - past(20) * 0.015),
-        "hearing": max(0.5, 1 - past(30) * 0.01),
-        "recovery": 1 / (1 + past(30) * 0.05),
-        "cognitive_speed": max(0.5, 1 - past(30) * 0.008),
-    }
 
 
 def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:

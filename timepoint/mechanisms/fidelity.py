@@ -28,12 +28,6 @@ Edges = dict[tuple[str, str], float]
 
 COPRESENCE_WEIGHT = 0.4
 
-# Estimated dollars per entity at each level (reference M1). The reference prices five levels;
-# full_detail is priced like trained, as the reference's token estimate treats the two alike.
-COST_PER_ENTITY: dict[Resolution, float] = {
-    "full_detail": 0.50, "trained": 0.50, "dialog": 0.15, "graph": 0.05, "scene": 0.02, "tensor_only": 0.005,
-}
-
 # networkx's eigenvector_centrality defaults, which the reference uses.
 _MAX_ITER = 100
 _TOL = 1e-6
@@ -129,11 +123,6 @@ def resolution_for(role: str, centrality: float) -> Resolution:
     if role == "environment":
         return "tensor_only"
     raise ValueError(f"unknown role {role!r}; roles are primary, secondary, background, environment")
-
-
-def estimated_cost(levels: Iterable[Resolution]) -> float:
-    """Dollars for a cast at these levels, one entity each."""
-    return round(sum(COST_PER_ENTITY[level] for level in levels), 4)
 
 
 def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:
