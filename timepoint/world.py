@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel, Field
 
 from .adprs import Envelope
@@ -242,11 +243,12 @@ class Dialog(BaseModel):
 
 
 def advance(start: datetime, unit: str, steps: int) -> datetime:
-    """`start` moved on by `steps` time units (calendar-aware for months and up)."""
+    """`start` moved on by `steps` time units. Months and up count from `start` on the calendar: the
+    start's day is kept, or the month's last day where the month is shorter (31 Jan + 1 month = 28/29 Feb,
+    + 2 months = 31 Mar)."""
     months = {"month": 1, "quarter": 3, "year": 12}.get(unit)
     if months:
-        total = start.month - 1 + months * steps
-        return start.replace(year=start.year + total // 12, month=total % 12 + 1, day=min(start.day, 28))
+        return start + relativedelta(months=months * steps)
     seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[unit]
     return start + timedelta(seconds=seconds * steps)
 
