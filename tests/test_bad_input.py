@@ -31,6 +31,7 @@ def test_unknown_template_lists_the_available_ones(timepoint):
 @pytest.mark.parametrize("override,valid", [
     ("mode=nope", "forward"),
     ("model=nope", "deepseek, deepseek_r1"),
+    ("model=_base", "deepseek, deepseek_r1"),
     ("budget=tight", "hard, soft, unlimited"),
     ("exporters=everything", "default"),
 ])

@@ -6,7 +6,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from timepoint.config import group_options, validate
+from timepoint.__main__ import check_choices
+from timepoint.config import group_options, load_card, validate
 from timepoint.errors import UserError
 from timepoint.paths import CONF_DIR
 
@@ -27,6 +28,20 @@ def test_every_group_option_composes_and_validates(group, option, monkeypatch, t
     assert chosen is not None
     if group in ("mode", "model"):
         assert chosen.name == option
+
+
+@pytest.mark.parametrize("name", group_options("model"))
+def test_a_card_named_in_roles_is_the_card_model_selects(name):
+    GlobalHydra.instance().clear()
+    assert load_card(name, "roles.judge") == validate(composed(f"model={name}")).model
+
+
+def test_the_base_card_is_not_a_model():
+    assert [o for o in group_options("model") if o.startswith("_")] == []
+    with pytest.raises(UserError, match="model: unknown option '_base'; choose one of: deepseek"):
+        check_choices(["model=_base"])
+    with pytest.raises(UserError, match="roles.judge: unknown model '_base'"):
+        load_card("_base", "roles.judge")
 
 
 def test_default_is_the_embedded_model_and_cheap_template():

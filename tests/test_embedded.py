@@ -15,18 +15,16 @@ pytest.importorskip("llama_cpp", reason="the embedded model extra is not install
 
 from conftest import RunResult  # noqa: E402
 
-from timepoint.config import BudgetConfig, ModelCard  # noqa: E402
+from timepoint.config import BudgetConfig, ModelCard, load_card  # noqa: E402
 from timepoint.dialog.graph import TurnDraft  # noqa: E402
 from timepoint.dialog.quality import degenerate  # noqa: E402
 from timepoint.llm import Budget, ModelGateway, ResponseCache  # noqa: E402
-from timepoint.paths import CONF_DIR  # noqa: E402
 
 pytestmark = pytest.mark.embedded
 
 
 def local_card() -> ModelCard:
-    import yaml
-    return ModelCard.model_validate(yaml.safe_load((CONF_DIR / "model" / "local.yaml").read_text()))
+    return load_card("local", "model")
 
 
 def test_embedded_model_answers_in_the_schema_deterministically(tmp_path):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
 
 from timepoint.adprs import Envelope
 from timepoint.mechanisms import animism, on_demand, shadow
-from timepoint.scenario import RosterEntity
+from timepoint.scenario import EntityType, RosterEntity
 from timepoint.world import CognitiveState
 
 # --- M16 animism -----------------------------------------------------------------------------------
@@ -21,22 +22,13 @@ from timepoint.world import CognitiveState
 ])
 def test_dialog_admission_thresholds(entity_type, threshold):
     assert animism.may_speak(entity_type, threshold)
-    assert animism.may_speak(entity_type, animism.MAX_LEVEL)
+    assert animism.may_speak(entity_type, 6)  # the highest level a template may set
     if threshold > 0:
         assert not animism.may_speak(entity_type, threshold - 1)
 
 
-def test_admitted_types_grow_with_level():
-    assert animism.admitted_types(0) == ["human"]
-    assert animism.admitted_types(1) == ["human", "animal", "building"]
-    assert animism.admitted_types(2)[-1] == "object"
-    assert animism.admitted_types(4) == ["human", "animal", "building", "object", "abstract", "any"]
-    assert set(animism.admitted_types(6)) == set(animism.LEVEL_OF_TYPE)
-    assert "kami" in animism.admitted_types(5) and "ai" not in animism.admitted_types(5)
-
-
 def test_speaking_modes():
-    modes = {t: animism.speaking_mode(t) for t in animism.LEVEL_OF_TYPE}
+    modes = {t: animism.speaking_mode(t) for t in get_args(EntityType)}
     assert modes == {
         "human": "speech", "ai": "speech",
         "animal": "behavioural narration",
@@ -45,9 +37,6 @@ def test_speaking_modes():
     }
 
 
-def test_spawn_probabilities():
-    assert animism.SPAWN_PROBABILITIES == {"animal": 0.2, "building": 0.3, "any": 0.02, "kami": 0.01, "ai": 0.005}
-    assert animism.ID == "M16"
 
 
 # --- M9 on-demand entities -------------------------------------------------------------------------

@@ -78,12 +78,9 @@ def test_resolution_thresholds_are_strict(role, c, level):
     assert m1.resolution_for(role, c) == level
 
 
-def test_unknown_role_and_costs():
+def test_unknown_role_is_refused():
     with pytest.raises(ValueError):
         m1.resolution_for("extra", 0.9)
-    assert [m1.COST_PER_ENTITY[lv] for lv in ("trained", "dialog", "graph", "scene", "tensor_only")] == \
-        [0.50, 0.15, 0.05, 0.02, 0.005]
-    assert m1.estimated_cost(["trained", "dialog", "tensor_only"]) == 0.655
 
 
 # --- M8 embodiment -----------------------------------------------------------------------------
@@ -128,21 +125,6 @@ def test_embodied_stays_in_range_and_never_helps(cog, phys):
     CognitiveState.model_validate(out.model_dump())
     assert out.energy <= cog.energy and out.patience <= cog.patience and out.valence <= cog.valence
     assert out.confidence <= cog.confidence and out.social <= cog.social and out.risk >= cog.risk
-
-
-@pytest.mark.parametrize(("age", "field", "value"), [
-    (25, "stamina", 1.0), (26, "stamina", 0.99), (95, "stamina", 0.3), (120, "stamina", 0.3),
-    (20, "vision", 1.0), (40, "vision", 0.7), (60, "vision", 0.4), (90, "vision", 0.4),
-    (30, "hearing", 1.0), (50, "hearing", 0.8), (80, "hearing", 0.5), (99, "hearing", 0.5),
-    (30, "recovery", 1.0), (50, "recovery", 0.5),
-    (30, "cognitive_speed", 1.0), (55, "cognitive_speed", 0.8), (92.5, "cognitive_speed", 0.5),
-])
-def test_age_capacities(age, field, value):
-    assert m8.capacities(age)[field] == pytest.approx(value)
-
-
-def test_young_capacities_are_capped_at_one():
-    assert m8.capacities(0) == m8.capacities(10) == dict.fromkeys(m8.capacities(0), 1.0)
 
 
 # --- M10 atmosphere ----------------------------------------------------------------------------

@@ -30,18 +30,6 @@ def test_information_conservation():
     assert v.entity_id == "cy"
 
 
-def test_energy_budget_allows_twenty_percent_over():
-    # Two new items: budget 10 by day, limit 12; 15 at night, limit 18.
-    assert m4.energy_budget({"ada": 2}, {"ada": 12.0}, night=False) == []
-    [v] = m4.energy_budget({"ada": 2}, {"ada": 12.01}, night=False)
-    assert (v.validator, v.severity, v.entity_id) == ("energy_budget", "warning", "ada")
-    assert m4.energy_budget({"ada": 2}, {"ada": 18.0}, night=True) == []
-    assert len(m4.energy_budget({"ada": 2}, {"ada": 18.01}, night=True)) == 1
-    # Learning nothing leaves no budget; learning without spending is fine.
-    assert len(m4.energy_budget({}, {"bo": 0.5}, night=False)) == 1
-    assert m4.energy_budget({"bo": 3}, {}, night=False) == []
-
-
 def test_behavioral_inertia_drift_boundary():
     before = {"ada": [0.5] * 8}
     assert m4.behavioral_inertia(before, {"ada": [1.5] + [0.5] * 7}) == []  # drift exactly 1.0

@@ -9,7 +9,7 @@ import pytest
 
 from timepoint.adprs import Envelope, band, phi
 from timepoint.config import DialogConfig
-from timepoint.dialog.graph import _turn_problem
+from timepoint.dialog.graph import _degenerate_turn, _hedged
 from timepoint.dialog.persona import persona_params
 from timepoint.dialog.quality import is_strict_round_robin, surface_quality, voice_distinctiveness
 from timepoint.dialog.structure import turn_bounds
@@ -124,7 +124,8 @@ def test_voice_distinctiveness_separates_distinct_voices_from_clones():
 
 def test_the_gate_rejects_a_repeated_line_and_a_second_hedge():
     repeated = turns(("a", "We scrub the EVA."), ("b", "No."), ("a", "We scrub the EVA!"))
-    assert "repeats" in _turn_problem(repeated)
+    assert _degenerate_turn(repeated, [], []).startswith("repeat")
     hedged = turns(("a", "Well, maybe."), ("b", "No."), ("a", "I think we wait."))
-    assert "hedge" in _turn_problem(hedged)
-    assert _turn_problem(turns(("a", "Well, maybe."), ("b", "No, we go now."))) is None
+    assert "hedge" in _hedged(hedged)
+    one_hedge = turns(("a", "No, we go now."), ("b", "Well, maybe."))
+    assert _degenerate_turn(one_hedge, [], []) is None and _hedged(one_hedge) is None

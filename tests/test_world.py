@@ -61,6 +61,19 @@ def test_advance_is_calendar_aware():
     assert advance(start, "hour", 30) == datetime(2026, 11, 16, 15, 0)
 
 
+def test_month_steps_keep_the_start_day_where_the_month_has_it():
+    march_30 = datetime(2026, 3, 30, 9, 0)
+    assert advance(march_30, "month", 0) == march_30
+    assert [advance(march_30, "month", k) for k in (1, 2)] == [datetime(2026, 4, 30, 9, 0), datetime(2026, 5, 30, 9, 0)]
+    assert advance(march_30, "quarter", 1) == datetime(2026, 6, 30, 9, 0)
+    # Each step counts from the start, so the 31st comes back after a short month.
+    jan_31 = datetime(2028, 1, 31)
+    assert [advance(jan_31, "month", k).day for k in range(5)] == [31, 29, 31, 30, 31]
+    assert advance(datetime(2027, 1, 31), "month", 1) == datetime(2027, 2, 28)
+    assert advance(jan_31, "month", -2) == datetime(2027, 11, 30)
+    assert advance(datetime(2028, 2, 29), "year", 1) == datetime(2029, 2, 28)
+
+
 def test_alignment_is_shared_over_union():
     assert alignment({"a", "b"}, {"b", "c"}) == pytest.approx(1 / 3, abs=1e-4)
     assert alignment(set(), set()) == 0.0

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from .numeric import clamp
+
 YEAR_MS = 365.25 * 24 * 3600 * 1000
 BANDS = [(0.2, "tensor_only"), (0.4, "scene"), (0.6, "graph"), (0.8, "dialog")]
 
@@ -35,7 +37,7 @@ def phi(env: Envelope, at: datetime) -> float:
     tau = elapsed / env.D
     value = abs(math.sin(2 * math.pi * env.P * tau)) * (1 - tau) ** (3 * (1 - env.A)) * env.S \
         + (1 - env.S) * env.baseline
-    return max(0.0, min(1.0, value))
+    return clamp(value, 0.0, 1.0)
 
 
 def band(value: float) -> str:

@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import UserError, describe
-from .scenario import ModeName, Resolution, Template
+from .numeric import clamp
+from .scenario import ModeName, Template, TimeUnit
 
 Short = Annotated[str, Field(max_length=160)]
 
@@ -45,7 +46,7 @@ class SceneDraft(BaseModel):
     month: Literal[tuple(range(1, 13))]
     day: Literal[tuple(range(1, 29))]
     hour: Literal[tuple(range(24))]
-    resolution: Resolution = Field(description="The unit of time between timepoints")
+    resolution: TimeUnit = Field(description="The unit of time between timepoints")
     step: int = Field(description="How many units between timepoints")
 
 
@@ -64,7 +65,7 @@ def to_template(draft: SceneDraft, cast: list[DraftEntity], mode: ModeName, time
         ids.append(base if base not in ids else f"{base}_{len(ids)}")
     return {
         "world_id": world_id, "title": draft.title, "premise": draft.premise, "mode": mode,
-        "time": {"start": datetime(min(9999, max(1, draft.year)), draft.month, draft.day, draft.hour),
+        "time": {"start": datetime(clamp(draft.year, 1, 9999), draft.month, draft.day, draft.hour),
                  "resolution": draft.resolution, "step": max(1, draft.step)},
         "timepoints": timepoints,
         "scene": {"title": draft.title, "location": draft.location, "opening_event": draft.opening_event},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -245,14 +247,32 @@ def validate(cfg: DictConfig) -> RunConfig:
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The options of a config group; a file named _* is a partial other options extend, not an option."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+@contextmanager
+def _hydra_on_conf_dir() -> Iterator[None]:
+    """Hydra's compose needs an initialized Hydra: the running app's when there is one, else one for the call."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        yield
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield
 
 
 def load_card(name: str, key: str) -> ModelCard:
-    """A model card by name, for roles and fallbacks; `key` names where it was asked for."""
+    """A model card by name, for roles and fallbacks, composed as `model=NAME` composes it (a card extends
+    the base card through its defaults list); `key` names where it was asked for."""
+    from hydra import compose
+
     if name not in group_options("model"):
         raise UserError(f"{key}: unknown model {name!r}; choose one of: {', '.join(group_options('model'))}")
-    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
+    with _hydra_on_conf_dir():
+        raw = OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)
     return ModelCard.model_validate(raw)
 
 

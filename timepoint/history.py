@@ -548,9 +548,6 @@ class RunHistory:
         """The pair going into `as_of` (never the end-of-run value)."""
         return self.relationship_states.get((*_pair(a, b), self.before(as_of)))
 
-    def relationship_at(self, a: str, b: str, tp: TimepointRecord) -> RelationshipState | None:
-        return self.relationship_states.get((*_pair(a, b), tp.id))
-
     def known(self, entity_id: str, as_of: TimepointRecord, during: bool = False) -> list[KnownItem]:
         """What the entity knew going into `as_of` (see the module docstring); with `during`, also what
         `as_of` itself exposed it to before its dialog: what it could draw on while speaking there."""

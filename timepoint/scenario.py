@@ -19,7 +19,7 @@ from .mechanisms import MECHANISMS
 from .paths import TEMPLATES_DIR
 
 EntityType = Literal["human", "animal", "building", "object", "abstract", "ai", "any", "kami"]
-Resolution = Literal["year", "quarter", "month", "week", "day", "hour", "minute", "second"]
+TimeUnit = Literal["year", "quarter", "month", "week", "day", "hour", "minute", "second"]
 ModeName = Literal["forward", "portal", "branching", "cyclical", "directorial"]
 
 
@@ -134,8 +134,8 @@ class Resource(_Strict):
 
 class TimeSpan(_Strict):
     start: datetime
-    resolution: Resolution = "hour"
-    step: int = Field(1, ge=1, description="Resolution units between consecutive timepoints")
+    resolution: TimeUnit = Field("hour", description="The unit of time between timepoints (the template's key)")
+    step: int = Field(1, ge=1, description="Units of `resolution` between consecutive timepoints")
 
 
 class Scene(_Strict):

@@ -20,17 +20,19 @@ import itertools
 import random
 
 from .config import VariationsConfig
+from .numeric import clamp
 from .scenario import BIG_FIVE, Body, RosterRelationship, StartingState, Template
 from .world import behavior_from_traits
 
 
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return round(max(lo, min(hi, x)), 4)
+def _bounded(x: float, lo: float, hi: float) -> float:
+    """Within the documented range, at the 4 places the template's numbers carry."""
+    return round(clamp(x, lo, hi), 4)
 
 
 def _personalities(t: Template, rng: random.Random, m: float) -> Template:
     cast = [e.model_copy(update={"temperament": {
-        dim: _clamp(base + rng.uniform(-m, m), 0, 1)
+        dim: _bounded(base + rng.uniform(-m, m), 0, 1)
         for dim, base in zip(BIG_FIVE, behavior_from_traits(e.personality_traits))}}) for e in t.entities]
     return t.model_copy(update={"entities": cast})
 
@@ -49,28 +51,28 @@ def _relationships(t: Template, rng: random.Random, m: float) -> Template:
     declared = {tuple(sorted((r.a, r.b))): r for r in t.relationships}
     pairs = itertools.combinations(sorted(e.id for e in t.entities), 2)
     rels = [RosterRelationship(a=a, b=b, type=declared[(a, b)].type if (a, b) in declared else "neutral",
-                               trust=_clamp(0.5 + rng.uniform(-m, m), 0, 1)) for a, b in pairs]
+                               trust=_bounded(0.5 + rng.uniform(-m, m), 0, 1)) for a, b in pairs]
     return t.model_copy(update={"relationships": rels})
 
 
 def _outcomes(t: Template, rng: random.Random, m: float) -> Template:
     def start(e):
         given = e.start.model_dump(exclude_none=True) if e.start else {}
-        return StartingState(**{**given, "risk": _clamp(0.5 + rng.uniform(-m, m), 0, 1),
-                                "confidence": _clamp(0.8 + rng.uniform(-m / 2, m / 2), 0, 1),
-                                "patience": _clamp(50 + rng.uniform(-50 * m, 50 * m), 0, 100),
-                                "social": _clamp(0.8 + rng.uniform(-m, m), 0, 1)})
+        return StartingState(**{**given, "risk": _bounded(0.5 + rng.uniform(-m, m), 0, 1),
+                                "confidence": _bounded(0.8 + rng.uniform(-m / 2, m / 2), 0, 1),
+                                "patience": _bounded(50 + rng.uniform(-50 * m, 50 * m), 0, 100),
+                                "social": _bounded(0.8 + rng.uniform(-m, m), 0, 1)})
     return t.model_copy(update={"entities": [e.model_copy(update={"start": start(e)}) for e in t.entities]})
 
 
 def _starting_conditions(t: Template, rng: random.Random, m: float) -> Template:
     def vary(e):
         given = e.start.model_dump(exclude_none=True) if e.start else {}
-        start = StartingState(**{**given, "energy": _clamp(80 + rng.uniform(-60 * m, 60 * m), 20, 100),
-                                 "valence": _clamp(rng.uniform(-m, m), -1, 1),
-                                 "arousal": _clamp(0.3 + rng.uniform(-m, m), 0, 1)})
-        body = (e.body or Body()).model_copy(update={"health": _clamp(1 - rng.uniform(0, m / 2), 0, 1),
-                                                     "pain": _clamp(rng.uniform(0, m * 0.3), 0, 1)})
+        start = StartingState(**{**given, "energy": _bounded(80 + rng.uniform(-60 * m, 60 * m), 20, 100),
+                                 "valence": _bounded(rng.uniform(-m, m), -1, 1),
+                                 "arousal": _bounded(0.3 + rng.uniform(-m, m), 0, 1)})
+        body = (e.body or Body()).model_copy(update={"health": _bounded(1 - rng.uniform(0, m / 2), 0, 1),
+                                                     "pain": _bounded(rng.uniform(0, m * 0.3), 0, 1)})
         return e.model_copy(update={"start": start, "body": body})
     return t.model_copy(update={"entities": [vary(e) for e in t.entities]})
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from dateutil.relativedelta import relativedelta
 from pydantic import BaseModel, Field
 
 from .adprs import Envelope
+from .numeric import clamp
 
+# How much detail an entity carries (M1), lowest to highest: elevation ranks levels in this order.
 Resolution = Literal["tensor_only", "scene", "graph", "dialog", "trained", "full_detail"]
 
 # The behaviour vector is openness, conscientiousness, extraversion, agreeableness, neuroticism,
@@ -44,10 +47,6 @@ def behavior_from_traits(traits: list[str]) -> list[float]:
         for dim, value in _TRAIT_PUSHES.get(trait.lower().strip(), {}).items():
             pushes.setdefault(dim, []).append(value)
     return [round(sum(pushes[d]) / len(pushes[d]), 4) if d in pushes else 0.5 for d in range(8)]
-
-
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return max(lo, min(hi, x))
 
 
 class TTMTensor(BaseModel):
@@ -91,9 +90,9 @@ def cognitive_from_tensor(t: TTMTensor) -> CognitiveState:
     """TTM → cognitive units: valence ttm·2−1, energy ttm·100, patience ttm·100."""
     c = t.context
     return CognitiveState(
-        valence=_clamp(c[1] * 2 - 1, -1, 1), arousal=_clamp(c[2], 0, 1), energy=max(0.0, c[3] * 100),
-        confidence=_clamp(c[4], 0, 1), patience=max(0.0, c[5] * 100), risk=_clamp(c[6], 0, 1),
-        social=_clamp(c[7], 0, 1),
+        valence=clamp(c[1] * 2 - 1, -1, 1), arousal=clamp(c[2], 0, 1), energy=max(0.0, c[3] * 100),
+        confidence=clamp(c[4], 0, 1), patience=max(0.0, c[5] * 100), risk=clamp(c[6], 0, 1),
+        social=clamp(c[7], 0, 1),
     )
 
 
@@ -104,7 +103,7 @@ def tensor_with_cognitive(t: TTMTensor, cog: CognitiveState, knowledge_count: in
         (cog.valence + 1) / 2, cog.arousal, cog.energy / 100, cog.confidence,
         cog.patience / 100, cog.risk, cog.social,
     ]
-    return t.model_copy(update={"context": [round(_clamp(v, 0, 1), 4) for v in context]})
+    return t.model_copy(update={"context": [round(clamp(v, 0, 1), 4) for v in context]})
 
 
 class Memory(BaseModel):
@@ -243,13 +242,14 @@ class Dialog(BaseModel):
     voice_distinctiveness: float | None = None
 
 
-def advance(start: datetime, resolution: str, steps: int) -> datetime:
-    """`start` moved on by `steps` units of `resolution` (calendar-aware for months and up)."""
-    months = {"month": 1, "quarter": 3, "year": 12}.get(resolution)
+def advance(start: datetime, unit: str, steps: int) -> datetime:
+    """`start` moved on by `steps` time units. Months and up count from `start` on the calendar: the
+    start's day is kept, or the month's last day where the month is shorter (31 Jan + 1 month = 28/29 Feb,
+    + 2 months = 31 Mar)."""
+    months = {"month": 1, "quarter": 3, "year": 12}.get(unit)
     if months:
-        total = start.month - 1 + months * steps
-        return start.replace(year=start.year + total // 12, month=total % 12 + 1, day=min(start.day, 28))
-    seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[resolution]
+        return start + relativedelta(months=months * steps)
+    seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[unit]
     return start + timedelta(seconds=seconds * steps)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, create_model
 from ..concurrency import gather_all
 from ..llm.schema_cache import cached_schema
 from ..mechanisms import circadian
+from ..numeric import clamp
 from ..simulation import Simulation
 from ..world import Attempt, Dialog, Entity, ExposureEvent, KnowledgeItem, Memory, Timepoint, Topic, Unspoken
 from .context import knowledge_at, withheld
@@ -23,7 +24,7 @@ from .prompts import transcript
 _WORDS = re.compile(r"[a-z']+")
 
 CATEGORIES = ("fact", "decision", "opinion", "plan", "revelation", "question", "agreement")
-LEVELS = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
+SALIENCE_BY_WORD = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
 RESIDUES = ("relief", "anger", "anxiety", "hope", "shame", "resolve", "suspicion", "sadness", "pride", "none")
 
 # Every judged enum and what it moves, in one table: a participant's valence (−1..1) and arousal
@@ -41,10 +42,6 @@ TACTICS = ("data_argument", "emotional_appeal", "authority_claim", "procedural_c
 MAX_EXCHANGES = 8
 AROUSAL_REST, AROUSAL_KEEP = 0.3, 0.85  # arousal settles toward .3 after each dialog, then moves as judged
 TURN_ENERGY = 2.0  # energy points a turn of one's own costs, before M14's hour and fatigue
-
-
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return max(lo, min(hi, x))
 
 
 @cached_schema
@@ -91,7 +88,7 @@ def outcome_schema(participants: list[str]) -> type[BaseModel]:
 class MemoryItem(BaseModel):
     summary: str = Field(max_length=160)
     emotional_residue: Literal[RESIDUES]
-    salience: Literal[tuple(LEVELS)]
+    salience: Literal[tuple(SALIENCE_BY_WORD)]
 
 
 class MemoryNote(BaseModel):
@@ -179,13 +176,13 @@ def remember(sim: Simulation, tp: Timepoint, entity: Entity, reflection: tuple) 
     not depend on which call finished first."""
     note, brooding = reflection
     mind = entity.mind
-    memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=LEVELS[m.salience],
+    memories = [Memory(summary=m.summary, emotional_residue=m.emotional_residue, salience=SALIENCE_BY_WORD[m.salience],
                        timepoint_id=tp.id) for m in note.items]
     addressed = set(getattr(brooding, "addressed", []))
     kept, before = [], {t.topic: t.intensity for t in mind.rumination}
     for t in mind.rumination:
-        t = t.model_copy(update={"intensity": round(_clamp(t.intensity - 0.2, 0, 1), 4)} if t.topic in addressed
-                         else {"intensity": round(_clamp(t.intensity + 0.1, 0, 1), 4), "recurrence": t.recurrence + 1})
+        t = t.model_copy(update={"intensity": round(clamp(t.intensity - 0.2, 0, 1), 4)} if t.topic in addressed
+                         else {"intensity": round(clamp(t.intensity + 0.1, 0, 1), 4), "recurrence": t.recurrence + 1})
         if t.intensity > 0.05:
             kept.append(t)
     kept += [Topic(topic=" ".join(n.split())[:80], intensity=0.4) for n in brooding.new_topics
@@ -211,8 +208,8 @@ def update_emotions(sim: Simulation, tp: Timepoint, entity: Entity, dialog: Dial
     if shift is not None:
         mood, stir = shift
         arousal = AROUSAL_REST + AROUSAL_KEEP * (c.arousal - AROUSAL_REST) + DELTAS["arousal"][stir]
-        update |= {"valence": round(_clamp(c.valence + DELTAS["valence"][mood], -1.0, 1.0), 4),
-                   "arousal": round(_clamp(arousal, 0.0, 1.0), 4)}
+        update |= {"valence": round(clamp(c.valence + DELTAS["valence"][mood], -1.0, 1.0), 4),
+                   "arousal": round(clamp(arousal, 0.0, 1.0), 4)}
     entity.cognitive = c.model_copy(update=update)
 
 
@@ -229,7 +226,7 @@ def update_arcs(sim: Simulation, tp: Timepoint, exchanges: list) -> None:
         mind = speaker.mind
         ledger = dict(mind.trust_ledger)
         before = ledger.get(x.target, 0.0)
-        ledger[x.target] = round(_clamp(before + delta, -1, 1), 4)
+        ledger[x.target] = round(clamp(before + delta, -1, 1), 4)
         attempt = Attempt(timepoint_id=tp.id, tactic=x.tactic, target=x.target, outcome=x.outcome,
                           reason=" ".join(x.reason.split()))
         speaker.mind = mind.model_copy(update={"attempts": (mind.attempts + [attempt])[-30:], "trust_ledger": ledger})
@@ -237,7 +234,7 @@ def update_arcs(sim: Simulation, tp: Timepoint, exchanges: list) -> None:
         rel = sim.relationships.get(tuple(sorted((x.speaker, x.target))))
         if rel is not None:
             trust = rel.trust
-            rel.trust = round(_clamp(trust + delta / 2, 0, 1), 4)
+            rel.trust = round(clamp(trust + delta / 2, 0, 1), 4)
             rel.interactions += 1
             moved = moved or rel.trust != trust
     if moved:

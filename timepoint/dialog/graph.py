@@ -45,7 +45,7 @@ MOVE_INSTRUCTIONS = {
     "status_move": "Assert your standing{over}.",
     "humor": "Use dry humour to shift the pressure.",
 }
-LEVELS = {"poor": 0.2, "fair": 0.45, "good": 0.7, "excellent": 0.9}
+SCORE_BY_GRADE = {"poor": 0.2, "fair": 0.45, "good": 0.7, "excellent": 0.9}
 AI_PATTERNS = ("hedging", "consensus_drift", "therapy_speak", "repetition", "exposition_dump", "generic_phrasing",
                "rhetorical_triplets")
 MAX_DROPS = 3  # degenerate turns dropped in one dialog before it ends with the turns it has
@@ -105,10 +105,10 @@ def plan_schema(participants: list[str], horizon: int) -> type[BaseModel]:
 
 
 class SemanticCheck(BaseModel):
-    narrative_advancement: Literal[tuple(LEVELS)]
-    conflict_specificity: Literal[tuple(LEVELS)]
-    voice_distinctiveness: Literal[tuple(LEVELS)]
-    naturalness: Literal[tuple(LEVELS)]
+    narrative_advancement: Literal[tuple(SCORE_BY_GRADE)]
+    conflict_specificity: Literal[tuple(SCORE_BY_GRADE)]
+    voice_distinctiveness: Literal[tuple(SCORE_BY_GRADE)]
+    naturalness: Literal[tuple(SCORE_BY_GRADE)]
     ai_patterns: list[Literal[AI_PATTERNS]] = Field(default=[], max_length=4)
 
 
@@ -177,13 +177,6 @@ def drop_notice(dropped: int, reason: str) -> str:
     """The direction's addition after a drop; the count keeps every later request new."""
     return (f"{dropped} line{'s' if dropped > 1 else ''} written here so far had to be dropped; the last "
             f"{_what_was_wrong(reason)}. Speak in your own words.")
-
-
-def _turn_problem(turns: list[Turn], prompt: list[dict] = (), names: list[str] = ()) -> str | None:
-    """Why the newest turn should be written again, if it should: it is degenerate (a repeat of an
-    earlier line, a bare label, ...), or it is the second to open with a hedge."""
-    reason = _degenerate_turn(turns, list(prompt), list(names))
-    return resample_hint(reason) if reason else _hedged(turns)
 
 
 def _hedged(turns: list[Turn]) -> str | None:
@@ -496,7 +489,7 @@ async def semantic_check(sim: Simulation, tp: Timepoint, dialog: Dialog) -> None
     ], SemanticCheck, temperature=0.1), tp.id)
     if check is None:
         return
-    scores = {k: LEVELS[getattr(check, k)] for k in
+    scores = {k: SCORE_BY_GRADE[getattr(check, k)] for k in
               ("narrative_advancement", "conflict_specificity", "voice_distinctiveness", "naturalness")}
     passed = all(v >= 0.4 for v in scores.values()) and len(check.ai_patterns) < 2
     dialog.semantic = {**scores, "ai_patterns": check.ai_patterns, "passed": passed}

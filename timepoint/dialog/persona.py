@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return max(lo, min(hi, x))
+from ..numeric import clamp
 
 
 @dataclass(frozen=True)
@@ -29,10 +27,10 @@ class PersonaParams:
 def persona_params(arousal: float, energy: float, behavior: list[float], position: int, max_turns: int,
                    phi: float | None = None) -> PersonaParams:
     """`energy` in cognitive units (0–100+); `position` is the turn's index in the dialog."""
-    a, e = _clamp(arousal, 0, 1), max(0.0, energy) / 100
-    temperature = _clamp(0.7 * (0.6 + 0.6 * a) * (0.7 + 0.3 * e), 0.3, 1.2)
-    top_p = _clamp(1 - 0.25 * a, 0.7, 0.98)
-    max_tokens = int(_clamp(int(350 * (1 - 0.4 * position / max(1, max_turns)) * (0.4 + 0.6 * e)), 50, 500))
+    a, e = clamp(arousal, 0, 1), max(0.0, energy) / 100
+    temperature = clamp(0.7 * (0.6 + 0.6 * a) * (0.7 + 0.3 * e), 0.3, 1.2)
+    top_p = clamp(1 - 0.25 * a, 0.7, 0.98)
+    max_tokens = int(clamp(int(350 * (1 - 0.4 * position / max(1, max_turns)) * (0.4 + 0.6 * e)), 50, 500))
     if phi is not None:
         scale = 0.6 + 0.4 * phi
         temperature = max(0.3, temperature * scale)
@@ -40,6 +38,6 @@ def persona_params(arousal: float, energy: float, behavior: list[float], positio
         top_p = max(0.7, top_p * (0.8 + 0.2 * phi))
     return PersonaParams(
         temperature=round(temperature, 4), top_p=round(top_p, 4), max_tokens=max_tokens,
-        frequency_penalty=round(_clamp(behavior[0], 0, 0.8), 4),
-        presence_penalty=round(_clamp(0.6 * behavior[5], 0, 0.6), 4),
+        frequency_penalty=round(clamp(behavior[0], 0, 0.8), 4),
+        presence_penalty=round(clamp(0.6 * behavior[5], 0, 0.6), 4),
     )

@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass
 
 from ..config import DialogConfig
+from ..numeric import clamp
 from ..world import Entity, Turn
 
 
@@ -24,8 +25,8 @@ def turn_bounds(participants: int, high_conflict: bool, cfg: DialogConfig) -> tu
     clipped to the configured min and max."""
     base = 6 + participants + (3 if high_conflict else 0)
     lo, hi = max(6, base - 2), min(16, base + 3)
-    lo = min(max(lo, cfg.min_turns), cfg.max_turns)
-    return lo, max(lo, min(hi, cfg.max_turns))
+    lo = clamp(lo, cfg.min_turns, cfg.max_turns)
+    return lo, clamp(hi, lo, cfg.max_turns)
 
 
 def plan_structure(entities: list[Entity], cfg: DialogConfig) -> Structure:

@@ -56,10 +56,6 @@ def prompt_of(parts: list[str | Section | None]) -> tuple[str, list[str]]:
     return "\n\n".join(str(p) for p in present), sorted(mechanisms, key=mechanism_order)
 
 
-def clock_time(timestamp: str) -> str:
-    return timestamp.replace("T", " ")[:16]
-
-
 # -- sections other exporters share -------------------------------------------------------------
 
 def causal_history(h: RunHistory, tp: TimepointRecord) -> Section | None:

@@ -1,18 +1,14 @@
-"""M16 animism: which kinds of entity exist in a scene, which may speak, and how they speak.
+"""M16 animism: which kinds of entity may speak, and how they speak.
 
-The animism level (0–6) widens the cast step by step (reference §1, M16):
-0 humans; 1 animals and buildings; 2 objects; 3 abstract; 4 any; 5 kami; 6 AI.
-Admission to a dialog uses its own thresholds, which differ from the spawn levels: a building
-exists from level 1 but only speaks from level 2, and every "other" type (any, kami, ai) may
-speak from level 4 once it is present.
+The template's cast is who exists; its animism level (0–6) widens who takes part in a dialog
+(reference §1, M16): humans from 0, animals from 1, buildings and objects from 2, abstractions
+from 3, and every other type (any, kami, ai) from 4.
 Non-human speakers do not talk like people; `speaking_mode` says how their turns are rendered.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Literal
-
-from ..scenario import EntityType
 
 if TYPE_CHECKING:
     from ..simulation import Simulation
@@ -21,20 +17,6 @@ if TYPE_CHECKING:
 ID = "M16"
 
 SpeakingMode = Literal["speech", "behavioural narration", "environmental narration", "collective consciousness"]
-
-MAX_LEVEL: Final = 6
-
-# The lowest animism level at which a type may appear in a scene at all.
-LEVEL_OF_TYPE: Final[dict[EntityType, int]] = {
-    "human": 0,
-    "animal": 1,
-    "building": 1,
-    "object": 2,
-    "abstract": 3,
-    "any": 4,
-    "kami": 5,
-    "ai": 6,
-}
 
 # The lowest animism level at which a type may take part in a dialog. The aliases are the other
 # names the reference gives for each group; a type not listed counts as "other" (4).
@@ -61,21 +43,6 @@ SPEAKING_MODE: Final[dict[str, SpeakingMode]] = {
     "kami": "collective consciousness",
     "any": "collective consciousness",
 }
-
-# Chance that the scene generator spawns one extra entity of each type (types admitted by the level only).
-SPAWN_PROBABILITIES: Final[dict[EntityType, float]] = {
-    "animal": 0.2,
-    "building": 0.3,
-    "any": 0.02,
-    "kami": 0.01,
-    "ai": 0.005,
-}
-
-
-def admitted_types(level: int) -> list[EntityType]:
-    """The entity types that may exist at this animism level, so the cast can be filtered before a scene."""
-    return [entity_type for entity_type, lowest in LEVEL_OF_TYPE.items() if lowest <= level]
-
 
 def may_speak(entity_type: str, animism_level: int) -> bool:
     """Whether an entity of this type is admitted to dialog, so low-animism runs keep objects silent."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.decomposition import PCA, TruncatedSVD
 
+from ..numeric import clamp
 from ..world import TTMTensor
 
 if TYPE_CHECKING:
@@ -82,10 +83,10 @@ def maturity(tensor: TTMTensor, training_cycles: int, training_complete: bool) -
     low, high = COHERENT_RANGE
     out_of_range = sum(bool(np.any((v < low) | (v > high))) for v in vectors)
     coherence = 0.8 ** out_of_range
-    training = min(max(training_cycles, 0) / FULL_TRAINING, 1.0) * (1.0 if training_complete else 0.5)
+    training = clamp(training_cycles / FULL_TRAINING, 0.0, 1.0) * (1.0 if training_complete else 0.5)
     finite = 1.0 if np.all(np.isfinite(values)) else 0.0
     score = 0.25 * coverage + 0.20 * variance + 0.25 * coherence + 0.15 * training + 0.15 * finite
-    return round(min(max(score, 0.0), 1.0), 6)
+    return round(clamp(score, 0.0, 1.0), 6)
 
 
 def at_end(sim: Simulation) -> bool:

@@ -32,16 +32,12 @@ Severity = Literal["error", "warning"]
 # The validators and their severities (the reference's registry).
 SEVERITY: dict[str, Severity] = {
     "information_conservation": "error",
-    "energy_budget": "warning",
     "behavioral_inertia": "warning",
     "biological_constraints": "error",
     "network_flow": "warning",
     "temporal_causality": "error",
 }
 
-ENERGY_PER_ITEM = 5.0
-NIGHT_FACTOR = 1.5
-ENERGY_SLACK = 1.2
 MAX_DRIFT = 1.0
 # Sources that are not a person: what the entity lived through, and what the scene set up.
 SETUP_SOURCES = frozenset({"experience", "scene_initialization"})
@@ -80,28 +76,6 @@ def information_conservation(known: dict[str, set[str]], exposed: dict[str, set[
             out.append(_violation("information_conservation",
                                   f"{eid} knows {len(unseen)} item(s) it was never exposed to: {_listed(unseen)}",
                                   eid))
-    return out
-
-
-def energy_budget(knowledge_gained: dict[str, int], energy_spent: dict[str, float],
-                  night: bool) -> list[Violation]:
-    """Learning costs energy: the budget for a timepoint is 5 per new item, ×1.5 at night.
-
-    Reading of "5 per new item, circadian-adjusted; fails if above 1.2× budget": the budget is what
-    the new knowledge should cost, and an entity is flagged when the energy it spent exceeds it by
-    more than 20% (exactly 1.2× passes). So an entity that learned nothing may spend nothing. The
-    reference implementation compares the other way round — the 5-per-item cost against the
-    entity's energy capacity (default 100) × 1.2 — which only fires for very large bursts of learning.
-    """
-    factor = NIGHT_FACTOR if night else 1.0
-    out = []
-    for eid in sorted(set(knowledge_gained) | set(energy_spent)):
-        budget = ENERGY_PER_ITEM * knowledge_gained.get(eid, 0) * factor
-        spent = energy_spent.get(eid, 0.0)
-        if spent > ENERGY_SLACK * budget + _EPS:
-            out.append(_violation("energy_budget",
-                                  f"{eid} spent {spent:g} energy for {knowledge_gained.get(eid, 0)} new item(s); "
-                                  f"budget {budget:g}, limit {ENERGY_SLACK * budget:g}", eid))
     return out
 
 

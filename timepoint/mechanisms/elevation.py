@@ -8,11 +8,11 @@ entity below that — or one asked about often enough for its level, or central 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from ..world import Resolution
 
-LEVELS: tuple[Resolution, ...] = ("tensor_only", "scene", "graph", "dialog", "trained", "full_detail")
+RESOLUTION_ORDER: tuple[Resolution, ...] = get_args(Resolution)  # lowest to highest
 Intent = Literal["general", "knowledge", "relationships", "actions", "dialog"]
 REQUIRED: dict[str, Resolution] = {"general": "scene", "knowledge": "graph", "relationships": "graph",
                                    "actions": "dialog", "dialog": "trained"}
@@ -22,11 +22,11 @@ MIN_ITEM_LENGTH = 10
 
 
 def rank(level: str) -> int:
-    return LEVELS.index(level)
+    return RESOLUTION_ORDER.index(level)
 
 
 def next_level(level: Resolution) -> Resolution:
-    return LEVELS[min(rank(level) + 1, len(LEVELS) - 1)]
+    return RESOLUTION_ORDER[min(rank(level) + 1, len(RESOLUTION_ORDER) - 1)]
 
 
 def needs_retraining(centrality: float, training_count: int, query_count: int, level: Resolution) -> bool:
@@ -38,7 +38,7 @@ def target_level(level: Resolution, intent: str, retrain: bool) -> Resolution:
     """The level an entity must reach to answer: what the question needs (M5), or one up when
     it is due for retraining (M2), whichever is higher; never lower than it is."""
     wanted = max(rank(level), rank(REQUIRED[intent]), rank(next_level(level)) if retrain else 0)
-    return LEVELS[wanted]
+    return RESOLUTION_ORDER[wanted]
 
 
 def kept_items(items: list[str], level: Resolution) -> list[str]:

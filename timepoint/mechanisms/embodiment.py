@@ -1,7 +1,7 @@
 """M8 embodied states: the body bends the mind.
 
-Pain and fever reshape an entity's cognitive state before it speaks, and age caps what the body
-can do. The formulas are the reference's (plus a fever's drain on energy); cognitive units are
+Pain and fever reshape an entity's cognitive state before it speaks (what age forbids a body to
+do is M4's). The formulas are the reference's (plus a fever's drain on energy); cognitive units are
 `CognitiveState`'s (valence −1..1, energy and patience in points (defaults 100 and 50), the rest
 0..1). No model calls.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..numeric import clamp
 from ..world import CognitiveState, PhysicalState
 
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ confidence, risk and sociability)."""
 INF = float("inf")
 RANGES = {"energy": (0.0, INF), "patience": (0.0, INF), "confidence": (0.0, 1.0), "valence": (-1.0, 1.0),
           "risk": (0.0, 1.0), "social": (0.0, 1.0)}
-
-
-def _clamp(x: float, lo: float, hi: float = INF) -> float:
-    return max(lo, min(hi, x))
 
 
 def load(phys: PhysicalState) -> tuple[dict[str, float], dict[str, float]]:
@@ -68,16 +65,16 @@ def embodied(cog: CognitiveState, phys: PhysicalState) -> CognitiveState:
     `CognitiveState`'s ranges. Apply it to the state beneath the body's effects (`unburdened`):
     applied to a state it already weighs on, it compounds."""
     factors, offsets = load(phys)
-    update = {f: _clamp(getattr(cog, f) * k, *RANGES[f]) for f, k in factors.items()}
-    update |= {f: _clamp(getattr(cog, f) + d, *RANGES[f]) for f, d in offsets.items()}
+    update = {f: clamp(getattr(cog, f) * k, *RANGES[f]) for f, k in factors.items()}
+    update |= {f: clamp(getattr(cog, f) + d, *RANGES[f]) for f, d in offsets.items()}
     return cog.model_copy(update=update)
 
 
 def unburdened(cog: CognitiveState, applied: dict) -> CognitiveState:
     """The state beneath a load as it was applied (`at_timepoint` records it): factors divided out,
     offsets taken back."""
-    update = {f: _clamp(getattr(cog, f) / k, *RANGES[f]) for f, k in applied.get("factor", {}).items() if k > 0}
-    update |= {f: _clamp(getattr(cog, f) - d, *RANGES[f]) for f, d in applied.get("offset", {}).items()}
+    update = {f: clamp(getattr(cog, f) / k, *RANGES[f]) for f, k in applied.get("factor", {}).items() if k > 0}
+    update |= {f: clamp(getattr(cog, f) - d, *RANGES[f]) for f, d in applied.get("offset", {}).items()}
     return cog.model_copy(update=update)
 
 
@@ -88,25 +85,6 @@ def carried(sim: Simulation, entity_id: str) -> dict:
         if isinstance(applied, dict) and entity_id in applied:
             return applied[entity_id]
     return {}
-
-
-def capacities(age: float) -> dict[str, float]:
-    """What an age leaves of the body's capacities: each is 1.0 up to its threshold age, then
-    declines linearly to a floor (recovery hyperbolically, without a floor).
-
-    stamina from 25 to a floor of .3, vision from 20 to .4, hearing from 30 to .5,
-    recovery 1/(1 + (age − 30)·.05) from 30, cognitive speed from 30 to .5.
-    """
-    def past(threshold: float) -> float:
-        return max(0.0, age - threshold)
-
-    return {
-        "stamina": max(0.3, 1 - past(25) * 0.01),
-        "vision": max(0.4, 1 - past(20) * 0.015),
-        "hearing": max(0.5, 1 - past(30) * 0.01),
-        "recovery": 1 / (1 + past(30) * 0.05),
-        "cognitive_speed": max(0.5, 1 - past(30) * 0.008),
-    }
 
 
 def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:

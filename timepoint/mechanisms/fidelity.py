@@ -3,7 +3,7 @@
 Entities and their ties form a weighted graph: declared relationships weigh by type
 (`RELATIONSHIP_TRUST`) and every pair present together at a timepoint gets a co-presence edge.
 Eigenvector centrality on that graph, together with the roster role, picks each entity's
-resolution level, and the level sets the estimated cost per entity. No model calls.
+resolution level. No model calls.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import combinations
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from ..scenario import RosterRelationship
 from ..world import RELATIONSHIP_TRUST, Relationship, Resolution
@@ -27,17 +25,6 @@ Edges = dict[tuple[str, str], float]
 """Undirected weighted edges, keyed by the sorted pair of entity ids."""
 
 COPRESENCE_WEIGHT = 0.4
-
-# Estimated dollars per entity at each level (reference M1). The reference prices five levels;
-# full_detail is priced like trained, as the reference's token estimate treats the two alike.
-COST_PER_ENTITY: dict[Resolution, float] = {
-    "full_detail": 0.50, "trained": 0.50, "dialog": 0.15, "graph": 0.05, "scene": 0.02, "tensor_only": 0.005,
-}
-
-# networkx's eigenvector_centrality defaults, which the reference uses.
-_MAX_ITER = 100
-_TOL = 1e-6
-
 
 def _key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
@@ -79,43 +66,21 @@ def merge_edges(*edge_sets: Edges) -> Edges:
     return merged
 
 
-def degree_centrality(nodes: list[str], edges: Edges) -> dict[str, float]:
-    """Neighbour count over n − 1 (unweighted, as networkx); a lone node gets 1."""
-    if len(nodes) <= 1:
-        return {n: 1.0 for n in nodes}
-    degree = dict.fromkeys(nodes, 0)
-    for (a, b), weight in edges.items():
-        if weight > 0 and a != b:
-            degree[a] += 1
-            degree[b] += 1
-    return {n: degree[n] / (len(nodes) - 1) for n in nodes}
-
-
 def centrality(nodes: Iterable[str], edges: Edges) -> dict[str, float]:
-    """Weighted eigenvector centrality, as networkx's `eigenvector_centrality` computes it.
+    """Weighted eigenvector centrality (networkx: unit Euclidean norm, not max 1) of the graph of
+    `nodes` and the edges that carry weight (self-ties dropped; endpoints missing from `nodes`
+    added). Degree centrality when there is no edge or the power iteration does not converge."""
+    import networkx as nx  # loaded when a run first measures its cast, not with every import
 
-    Power iteration on (A + I) from a uniform start, at most 100 steps, tolerance n·1e-6; the
-    result has unit Euclidean norm (not max 1), as in networkx. Falls back to degree centrality
-    when the graph has no edges or the iteration does not converge. Edge endpoints missing from
-    `nodes` are added, as networkx's `add_edge` would.
-    """
-    order = list(dict.fromkeys([*nodes, *(n for pair in edges for n in pair)]))
-    index = {n: i for i, n in enumerate(order)}
-    adjacency = np.zeros((len(order), len(order)))
-    for (a, b), weight in edges.items():
-        if a != b:
-            adjacency[index[a], index[b]] = adjacency[index[b], index[a]] = weight
-    if not order or not adjacency.any():
-        return degree_centrality(order, edges)
-    shifted = adjacency + np.eye(len(order))
-    x = np.full(len(order), 1 / len(order))
-    for _ in range(_MAX_ITER):
-        nxt = shifted @ x
-        nxt /= np.linalg.norm(nxt)
-        if np.abs(nxt - x).sum() < len(order) * _TOL:
-            return {n: float(nxt[i]) for n, i in index.items()}
-        x = nxt
-    return degree_centrality(order, edges)
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes)
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in edges.items() if a != b and w > 0)
+    if graph.number_of_edges() == 0:
+        return nx.degree_centrality(graph)
+    try:
+        return nx.eigenvector_centrality(graph, weight="weight")
+    except nx.PowerIterationFailedConvergence:
+        return nx.degree_centrality(graph)
 
 
 def resolution_for(role: str, centrality: float) -> Resolution:
@@ -129,11 +94,6 @@ def resolution_for(role: str, centrality: float) -> Resolution:
     if role == "environment":
         return "tensor_only"
     raise ValueError(f"unknown role {role!r}; roles are primary, secondary, background, environment")
-
-
-def estimated_cost(levels: Iterable[Resolution]) -> float:
-    """Dollars for a cast at these levels, one entity each."""
-    return round(sum(COST_PER_ENTITY[level] for level in levels), 4)
 
 
 def at_timepoint(sim: Simulation, tp: Timepoint) -> bool:

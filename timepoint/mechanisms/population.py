@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, create_model
 
 from ..concurrency import gather_all
+from ..numeric import clamp
 from ..world import TTMTensor
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ Reading: type[BaseModel] = create_model(
 
 def adjusted(tensor: TTMTensor, reading: BaseModel) -> TTMTensor:
     """Behaviour × the read multipliers, clipped to [0, 1]; zeros in biology and behaviour lifted."""
-    behavior = [min(1.0, max(0.0, round(v * MULTIPLIER[getattr(reading, d)], 4)))
+    behavior = [clamp(round(v * MULTIPLIER[getattr(reading, d)], 4), 0.0, 1.0)
                 for v, d in zip(tensor.behavior, DIMENSIONS)]
     lift = [v if v != 0 else ZERO_FLOOR for v in behavior]
     biology = [v if v != 0 else ZERO_FLOOR for v in tensor.biology]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..adprs import Envelope, band, phi
+from ..numeric import clamp
 from ..world import CognitiveState, Resolution
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ MIN_FIT_POINTS = 5
 def activation(cog: CognitiveState) -> float:
     """An entity's observed activation in [0, 1]: the target φ should have matched at that moment."""
     value = 0.4 * (cog.valence + 1) / 2 + 0.35 * cog.arousal + 0.25 * cog.energy / 100
-    return max(0.0, min(1.0, value))
+    return clamp(value, 0.0, 1.0)
 
 
 def tau_at(index: int, count: int) -> float:

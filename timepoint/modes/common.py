@@ -16,6 +16,7 @@ from ..concurrency import gather_all
 from ..dialog.graph import SemanticCheck, TurnDraft, plan_schema, run_dialog, semantic_check, steering_schema
 from ..dialog.structure import steering_calls, turn_bounds
 from ..estimate import PlannedCall
+from ..numeric import clamp
 from ..scenario import Template
 from ..simulation import Simulation
 from ..world import Dialog, ExposureEvent, Timepoint
@@ -56,7 +57,7 @@ def linked(moments: list[Moment], timeline: str, prefix: str = "", parent: str |
     for index, m in enumerate(moments, start=first_index):
         tp = Timepoint(id=f"{prefix}tp_{index:03d}", index=index, timestamp=m.at, event=m.description,
                        entities_present=m.entities, causal_parent=parent, causal_link=m.causal_link,
-                       importance=round(min(1.0, max(0.0, m.importance)), 3), timeline_id=timeline,
+                       importance=round(clamp(m.importance, 0.0, 1.0), 3), timeline_id=timeline,
                        metadata=m.metadata)
         tps.append(tp)
         parent = tp.id
