@@ -13,7 +13,6 @@ import pytest
 from conftest import new_simulation
 
 from timepoint.engine import execute
-from timepoint.export.live import LiveExports
 from timepoint.llm.request import CallRecord
 from timepoint.migrations import migrate
 from timepoint.modes.common import live_through
@@ -68,10 +67,13 @@ def test_a_timepoint_that_fails_leaves_nothing_and_the_timepoints_before_it_stan
         kept = everything(reader(sim.store))
         calls_after_first, written = len(made), {}
 
-        def fail_at_the_end(tp):  # the last thing a timepoint does: everything else is written by then
-            written.update(rows_at(sim.store.db, tp.id))
+        snapshot_states = sim.store.snapshot_states
+
+        def fail_at_the_end(tp_id, *rest):  # a timepoint's last write: everything else is written by then
+            snapshot_states(tp_id, *rest)
+            written.update(rows_at(sim.store.db, tp_id))
             raise Failing("the disk filled up")
-        sim.after_timepoint = fail_at_the_end
+        sim.store.snapshot_states = fail_at_the_end
         with pytest.raises(Failing):
             await live_through(sim, second)
         return sim, kept, written, calls_before, calls_after_first, made
@@ -96,9 +98,12 @@ def test_a_reader_sees_none_of_a_timepoint_before_it_commits(tmp_path):
         first, _ = timepoints(sim)
         seen = {}
 
-        def look(tp):
-            seen["writer"], seen["reader"] = rows_at(sim.store.db, tp.id), rows_at(reader(sim.store), tp.id)
-        sim.after_timepoint = look
+        snapshot_states = sim.store.snapshot_states
+
+        def look(tp_id, *rest):  # a timepoint's last write, still inside its step
+            snapshot_states(tp_id, *rest)
+            seen["writer"], seen["reader"] = rows_at(sim.store.db, tp_id), rows_at(reader(sim.store), tp_id)
+        sim.store.snapshot_states = look
         await live_through(sim, first)
         return sim, seen
     sim, seen = asyncio.run(go())
@@ -253,13 +258,13 @@ def test_rows_land_by_name_in_tables_whose_columns_were_added_in_another_order(t
 def test_a_run_that_fails_inside_a_timepoint_keeps_the_ones_before_and_says_it_failed(tmp_path, monkeypatch):
     from timepoint.__main__ import prepared
     run = prepared(["model=test", "template=board_meeting", f"paths.home={tmp_path / 'home'}", "cache.mode=off"])
-    refresh = LiveExports.refresh
+    snapshot_states = RunStore.snapshot_states
 
-    def fail_at_the_second(self, tp):
-        if tp.index == 1:
+    def fail_at_the_second(self, tp_id, index, *rest):
+        if index == 1:
             raise Failing("the disk filled up")
-        refresh(self, tp)
-    monkeypatch.setattr(LiveExports, "refresh", fail_at_the_second)
+        snapshot_states(self, tp_id, index, *rest)
+    monkeypatch.setattr(RunStore, "snapshot_states", fail_at_the_second)
     with pytest.raises(Failing):
         asyncio.run(execute(run, tmp_path / "run", "{}"))
 

@@ -119,8 +119,6 @@ class Simulation:
         self.store.save_entities(entities)
         self.store.save_relationships(list(self.relationships.values()), tp.id)
         self.store.snapshot_states(tp.id, tp.index, entities, counts)
-        if self.after_timepoint:
-            self.after_timepoint(tp)
 
     def snapshot_opening(self, tp: Timepoint) -> None:
         """Before the first timepoint is lived (before its mechanisms act): everyone as they go into it,

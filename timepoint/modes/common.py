@@ -91,7 +91,10 @@ async def live_through(sim: Simulation, tp: Timepoint) -> Dialog | None:
     """Live through `tp` as one step of the store: everything it writes commits together, or, if it
     fails, none of it does."""
     with sim.store.step():
-        return await _live(sim, tp)
+        dialog = await _live(sim, tp)
+    if sim.after_timepoint:  # the live datasets read what the step committed
+        sim.after_timepoint(tp)
+    return dialog
 
 
 async def _live(sim: Simulation, tp: Timepoint) -> Dialog | None:
