@@ -273,6 +273,9 @@ async def run(sim: Simulation) -> None:
     paths = await Brancher(sim, mode).grow()
     ranked = sorted(((coherence(p), p) for p in paths), key=lambda sp: -sp[0])
     kept = [(s, p) for s, p in ranked if s >= 0.8 * mode.coherence_threshold] or ranked[:1]
+    for iv in sim.template.interventions:  # a declared counterfactual is kept, flagged when it is weak
+        if not any(iv in p[-1].interventions for _, p in kept):
+            kept += [sp for sp in ranked if iv in sp[1][-1].interventions][:1]
     tp_ids: dict[str, str] = {}           # branch state id → the timepoint that holds it
     stored: list[tuple[str, list[Branch]]] = []
     for rank, (score, path) in enumerate(kept):
